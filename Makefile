@@ -1,0 +1,25 @@
+# One entry point for contributors. Run inside the virtual environment you installed into.
+.PHONY: install test lint format typecheck serve bench
+
+install:
+	pip install -e '.[dev]'
+
+test:
+	python -m pytest
+
+lint:
+	ruff check src tests bench
+	ruff format --check src tests bench
+
+format:
+	ruff format src tests bench
+	ruff check --fix src tests bench
+
+typecheck:
+	mypy
+
+serve:
+	filedock serve
+
+bench:
+	python bench/bench_core.py

@@ -1,0 +1,5 @@
+"""`python -m filedock` runs the CLI."""
+
+from filedock.cli import main
+
+main()

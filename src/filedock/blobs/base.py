@@ -1,0 +1,148 @@
+"""The blob store interface: stream bytes in (hashed, atomic), read ranges out, delete, stat."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+# Bytes are handed to the writer thread in blocks of this size: large enough that thread
+# hand-offs are rare, small enough that memory per upload stays bounded (two blocks in flight).
+WRITE_BLOCK = 1024 * 1024
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What a committed blob is: its key, size and sha256 (hex)."""
+
+    key: str
+    size: int
+    sha256: str
+
+
+class BlobWriter(abc.ABC):
+    """Receives an upload's bytes; nothing is visible under `key` until `commit()`.
+
+    Bytes are buffered into blocks; each block is hashed and written by a worker thread while the
+    event loop goes on receiving the next block, so hashing and disk writes overlap the network.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._in_flight: asyncio.Future[None] | None = None
+        self._closed = False
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append bytes; returns once they are buffered or handed to the writer thread."""
+        self.size += len(data)
+        self._buffer += data
+        if len(self._buffer) >= WRITE_BLOCK:
+            block = bytes(self._buffer)
+            self._buffer.clear()
+            await self._hand_off(block)
+
+    async def _hand_off(self, block: bytes) -> None:
+        if self._in_flight is not None:
+            await self._in_flight
+        loop = asyncio.get_running_loop()
+        self._in_flight = loop.run_in_executor(None, self._consume_block, block)
+
+    def _consume_block(self, block: bytes) -> None:
+        self._hash.update(block)
+        self._write_block(block)
+
+    async def _drain(self) -> None:
+        if self._buffer:
+            block = bytes(self._buffer)
+            self._buffer.clear()
+            await self._hand_off(block)
+        if self._in_flight is not None:
+            await self._in_flight
+            self._in_flight = None
+
+    async def commit(self) -> BlobInfo:
+        """Flush, make durable and publish under `key`."""
+        await self._drain()
+        await anyio.to_thread.run_sync(self._publish)
+        self._closed = True
+        return BlobInfo(self.key, self.size, self._hash.hexdigest())
+
+    async def abort(self) -> None:
+        """Drop everything written so far. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._in_flight is not None:
+            with contextlib.suppress(Exception):  # aborting anyway
+                await self._in_flight
+            self._in_flight = None
+        await anyio.to_thread.run_sync(self._discard)
+
+    @abc.abstractmethod
+    def _write_block(self, block: bytes) -> None:
+        """Write one block (runs in a worker thread)."""
+
+    @abc.abstractmethod
+    def _publish(self) -> None:
+        """Make the bytes durable and visible under the key (runs in a worker thread)."""
+
+    @abc.abstractmethod
+    def _discard(self) -> None:
+        """Remove the temporary bytes (runs in a worker thread)."""
+
+
+class BlobStore(abc.ABC):
+    """Owns bytes. Keys are opaque strings chosen by the service, never client file names."""
+
+    async def open(self) -> None:
+        """Prepare the store (create folders, check the bucket)."""
+
+    async def close(self) -> None:
+        """Release resources."""
+
+    @abc.abstractmethod
+    async def begin_write(self, key: str) -> BlobWriter:
+        """Start writing a new blob under `key`."""
+
+    async def put(self, key: str, chunks: AsyncIterator[bytes]) -> BlobInfo:
+        """Write a whole stream as one blob; nothing remains if the stream fails."""
+        writer = await self.begin_write(key)
+        try:
+            async for chunk in chunks:
+                await writer.write(chunk)
+            return await writer.commit()
+        except BaseException:
+            await writer.abort()
+            raise
+
+    @abc.abstractmethod
+    def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes `start`..`end` (exclusive; None = to the end). Raises BlobNotFound."""
+
+    @abc.abstractmethod
+    async def size(self, key: str) -> int:
+        """Size in bytes. Raises BlobNotFound."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove a blob; deleting a missing blob is not an error."""
+
+    @abc.abstractmethod
+    def list_keys(self) -> AsyncIterator[tuple[str, float]]:
+        """Every committed blob as (key, modification time as a Unix timestamp)."""
+
+    @abc.abstractmethod
+    async def remove_abandoned_temporaries(self) -> int:
+        """Delete temporary bytes of writes whose writer is gone (a crash mid-upload)."""
+
+    async def ping(self) -> None:
+        """Raise StorageError when the store cannot be reached."""

@@ -1,0 +1,80 @@
+"""Wiring: build every store and service from Settings (no globals), open and close them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from filedock.blobs.base import BlobStore
+from filedock.blobs.local import LocalBlobStore
+from filedock.keys import ApiKeys
+from filedock.metadata.base import MetadataStore
+from filedock.metadata.sqlite import store_for_url
+from filedock.service import FileService
+from filedock.settings import Settings
+from filedock.sweeper import Sweeper
+
+log = logging.getLogger("filedock")
+
+
+def blob_store_for(settings: Settings) -> BlobStore:
+    return LocalBlobStore(settings.data_dir)
+
+
+def metadata_store_for(settings: Settings) -> MetadataStore:
+    return store_for_url(settings.resolved_database_url)
+
+
+@dataclass
+class Components:
+    """Everything one filedock process runs on."""
+
+    settings: Settings
+    blobs: BlobStore
+    metadata: MetadataStore
+    files: FileService
+    keys: ApiKeys
+    sweeper: Sweeper
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Components:
+        blobs = blob_store_for(settings)
+        metadata = metadata_store_for(settings)
+        return cls(
+            settings=settings,
+            blobs=blobs,
+            metadata=metadata,
+            files=FileService(settings, blobs, metadata),
+            keys=ApiKeys(metadata, settings.api_key),
+            sweeper=Sweeper(settings, blobs, metadata),
+        )
+
+    async def open(self) -> None:
+        await self.metadata.open()
+        await self.blobs.open()
+
+    async def start_background(self) -> None:
+        """Recover from a crash (temporaries, orphans) and start the periodic sweeper."""
+        await self.sweeper.sweep()
+        self._tasks.append(asyncio.create_task(self._sweep_forever()))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.sweep_interval_seconds)
+            try:
+                await self.sweeper.sweep()
+            except Exception:
+                log.exception("sweep failed; retrying at the next interval")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.blobs.close()
+        await self.metadata.close()

@@ -1,0 +1,111 @@
+"""The one error tree: each error knows its HTTP status and OpenAI error `type`/`code`."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class FiledockError(Exception):
+    """Base of every error a client can see; rendered as the OpenAI envelope by the web layer."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "server_error"
+    code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+class InvalidRequest(FiledockError):
+    """400: the request is malformed or breaks a rule."""
+
+    status = 400
+    type = "invalid_request_error"
+
+
+class FileTooLarge(InvalidRequest):
+    code = "file_too_large"
+
+
+class NotFound(FiledockError):
+    status = 404
+    type = "invalid_request_error"
+
+
+class FileNotFound(NotFound):
+    def __init__(self, file_id: str):
+        super().__init__(f"No such File object: {file_id}", param="id")
+
+
+class RangeNotSatisfiable(FiledockError):
+    status = 416
+    type = "invalid_request_error"
+    code = "range_not_satisfiable"
+
+
+class AuthenticationFailed(FiledockError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(FiledockError):
+    status = 403
+    type = "invalid_request_error"
+
+
+class MethodNotAllowed(FiledockError):
+    status = 405
+    type = "invalid_request_error"
+
+
+class RateLimited(FiledockError):
+    status = 429
+    type = "requests"
+    code = "rate_limit_exceeded"
+
+
+class ServerError(FiledockError):
+    """500: a fault of ours, never a client's mistake."""
+
+    status = 500
+    type = "server_error"
+
+
+class StorageError(ServerError):
+    """The blob store failed (disk full, S3 unreachable...)."""
+
+
+class BlobNotFound(StorageError):
+    """Bytes expected in the blob store are missing."""
+
+
+class MetadataError(ServerError):
+    """The metadata store failed."""
+
+
+class ServiceUnavailable(FiledockError):
+    status = 503
+    type = "server_error"

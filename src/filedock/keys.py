@@ -1,0 +1,101 @@
+"""API keys: issue, authenticate (hashed, constant-time), list and revoke."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from filedock.errors import AuthenticationFailed, InvalidRequest
+from filedock.ids import new_api_key, new_key_id
+from filedock.metadata.base import MetadataStore
+from filedock.models import DEFAULT_PROJECT_ID, ApiKeyRecord
+
+PREFIX_LENGTH = 12
+
+
+def hash_key(secret: str) -> str:
+    # Keys are long random strings, so a plain SHA-256 is a sound verifier (no salt or KDF needed).
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def mask_key(secret: str) -> str:
+    """What an error message may show of a key: its head and tail, starred in between."""
+    if len(secret) <= 8:
+        return "*" * len(secret)
+    return secret[:3] + "*" * (len(secret) - 7) + secret[-4:]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the project every request is scoped to."""
+
+    project_id: str
+    key_id: str
+
+
+class ApiKeys:
+    """Authentication against stored keys plus an optional configured bootstrap key."""
+
+    def __init__(self, metadata: MetadataStore, configured_key: str = "") -> None:
+        self._metadata = metadata
+        self._configured = configured_key
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """Check an `Authorization` header value; raise AuthenticationFailed when it fails."""
+        if not authorization:
+            raise AuthenticationFailed(
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="missing_api_key",
+            )
+        scheme, _, secret = authorization.partition(" ")
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret:
+            raise AuthenticationFailed("Invalid Authorization header: expected 'Bearer <API key>'.")
+        if self._configured and hmac.compare_digest(
+            secret.encode("utf-8"), self._configured.encode("utf-8")
+        ):
+            return Principal(DEFAULT_PROJECT_ID, "configured")
+        digest = hash_key(secret)
+        record = await self._metadata.find_api_key(digest)
+        if (
+            record is None
+            or record.revoked_at is not None
+            or not hmac.compare_digest(record.key_hash, digest)
+        ):
+            raise AuthenticationFailed(f"Incorrect API key provided: {mask_key(secret)}.")
+        return Principal(record.project_id, record.id)
+
+    async def create_key(
+        self, name: str = "", project_id: str = DEFAULT_PROJECT_ID
+    ) -> tuple[ApiKeyRecord, str]:
+        """A new key; the secret is returned here once and never stored."""
+        secret = new_api_key()
+        record = ApiKeyRecord(
+            id=new_key_id(),
+            project_id=project_id,
+            name=name,
+            prefix=secret[:PREFIX_LENGTH],
+            key_hash=hash_key(secret),
+            created_at=int(time.time()),
+        )
+        await self._metadata.insert_api_key(record)
+        return record, secret
+
+    async def list_keys(self) -> list[ApiKeyRecord]:
+        return await self._metadata.list_api_keys()
+
+    async def revoke(self, key_id_or_prefix: str) -> ApiKeyRecord:
+        record = await self._metadata.revoke_api_key(key_id_or_prefix, int(time.time()))
+        if record is None:
+            raise InvalidRequest(f"No such API key: {key_id_or_prefix}", param="key")
+        return record
+
+    async def ensure_bootstrap_key(self) -> str | None:
+        """With no configured and no stored key, create one and return its secret (else None)."""
+        if self._configured or await self._metadata.list_api_keys():
+            return None
+        _, secret = await self.create_key("bootstrap")
+        return secret

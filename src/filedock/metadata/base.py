@@ -1,0 +1,91 @@
+"""The metadata store interface: rows for files and keys, no domain rules."""
+
+from __future__ import annotations
+
+import abc
+from typing import Literal
+
+from filedock.models import ApiKeyRecord, FilePage, FileRecord
+
+Order = Literal["asc", "desc"]
+
+
+class CursorNotFound(LookupError):
+    """The `after` id of a listing names no file (not even a recently deleted one)."""
+
+
+class MetadataStore(abc.ABC):
+    """Rows for files and API keys. Every method is safe to call from the event loop."""
+
+    async def open(self) -> None:
+        """Connect and apply migrations."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> None:
+        """Raise MetadataError when the database cannot be reached."""
+
+    # files
+    @abc.abstractmethod
+    async def insert_file(self, record: FileRecord) -> FileRecord:
+        """Insert a new row; returns it with its insertion sequence number set."""
+
+    @abc.abstractmethod
+    async def get_file(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
+        """A live file (not deleted, not expired at `now`) of the project, or None."""
+
+    @abc.abstractmethod
+    async def list_files(
+        self,
+        project_id: str,
+        *,
+        purpose: str | None,
+        limit: int,
+        order: Order,
+        after: str | None,
+        now: int,
+    ) -> FilePage:
+        """Live files ordered by (created_at, insertion sequence); keyset-paginated by `after`.
+
+        Raises CursorNotFound when `after` names no file of the project, live or tombstoned.
+        """
+
+    @abc.abstractmethod
+    async def mark_file_deleted(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
+        """Turn a live file into a tombstone (its id stays a valid cursor); None if not live."""
+
+    @abc.abstractmethod
+    async def update_file_status(
+        self, file_id: str, status: str, status_details: str | None
+    ) -> None:
+        """Set a file's processing status."""
+
+    @abc.abstractmethod
+    async def claim_expired_files(self, now: int, limit: int) -> list[FileRecord]:
+        """Atomically tombstone up to `limit` files expired at `now` and return them (each once)."""
+
+    @abc.abstractmethod
+    async def purge_tombstones(self, deleted_before: int) -> int:
+        """Remove tombstone rows deleted before the given time."""
+
+    @abc.abstractmethod
+    async def live_blob_keys(self, keys: list[str]) -> set[str]:
+        """Which of `keys` belong to a live (not tombstoned) file row."""
+
+    # API keys
+    @abc.abstractmethod
+    async def insert_api_key(self, record: ApiKeyRecord) -> None:
+        """Store a new key (hash and prefix only)."""
+
+    @abc.abstractmethod
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The key with this hash, revoked or not."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        """Every stored key, oldest first."""
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id_or_prefix: str, now: int) -> ApiKeyRecord | None:
+        """Revoke by id or prefix; None if no such key."""

@@ -1,0 +1,279 @@
+"""SQLite metadata: one connection per worker thread, WAL mode, every call off the event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from filedock.errors import MetadataError
+from filedock.metadata import migrate
+from filedock.metadata.base import CursorNotFound, MetadataStore, Order
+from filedock.models import ApiKeyRecord, FilePage, FileRecord
+
+T = TypeVar("T")
+
+FILE_COLUMNS = (
+    "id, project_id, purpose, filename, bytes, created_at, expires_at, status, "
+    "status_details, sha256, blob_key, seq"
+)
+KEY_COLUMNS = "id, project_id, name, prefix, key_hash, created_at, revoked_at"
+LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+
+
+def _file(row: tuple[Any, ...]) -> FileRecord:
+    return FileRecord(*row)
+
+
+def _key(row: tuple[Any, ...]) -> ApiKeyRecord:
+    return ApiKeyRecord(*row)
+
+
+class SqliteMetadataStore(MetadataStore):
+    """Rows in one SQLite file; `url` is `sqlite:///absolute/or/relative/path`."""
+
+    def __init__(self, url: str) -> None:
+        if not url.startswith("sqlite:///"):
+            raise ValueError(f"not a sqlite URL: {url}")
+        self.url = url
+        self.path = Path(url.removeprefix("sqlite:///"))
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # connection handling -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            try:
+                return fn(self._conn())
+            except sqlite3.Error as exc:
+                raise MetadataError(f"Metadata database error: {exc}") from exc
+
+        return await anyio.to_thread.run_sync(call)
+
+    async def open(self) -> None:
+        def prepare() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            migrate.upgrade(self.url)
+
+        try:
+            await anyio.to_thread.run_sync(prepare)
+        except Exception as exc:
+            raise MetadataError(f"Cannot open metadata database {self.url}: {exc}") from exc
+
+    async def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                with contextlib.suppress(sqlite3.ProgrammingError):
+                    conn.close()  # closed from another thread: nothing to release
+            self._connections.clear()
+        self._local = threading.local()
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    # files ---------------------------------------------------------------------------------
+    async def insert_file(self, record: FileRecord) -> FileRecord:
+        def insert(c: sqlite3.Connection) -> FileRecord:
+            cur = c.execute(
+                "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
+                "expires_at, status, status_details, sha256, blob_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.project_id,
+                    record.purpose,
+                    record.filename,
+                    record.bytes,
+                    record.created_at,
+                    record.expires_at,
+                    record.status,
+                    record.status_details,
+                    record.sha256,
+                    record.blob_key,
+                ),
+            )
+            seq = cur.lastrowid
+            assert seq is not None
+            return FileRecord(**{**record.__dict__, "seq": seq})
+
+        return await self._run(insert)
+
+    async def get_file(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
+        def get(c: sqlite3.Connection) -> FileRecord | None:
+            row = c.execute(
+                f"SELECT {FILE_COLUMNS} FROM files WHERE id = ? AND project_id = ? AND {LIVE}",
+                (file_id, project_id, now),
+            ).fetchone()
+            return _file(row) if row else None
+
+        return await self._run(get)
+
+    async def list_files(
+        self,
+        project_id: str,
+        *,
+        purpose: str | None,
+        limit: int,
+        order: Order,
+        after: str | None,
+        now: int,
+    ) -> FilePage:
+        direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
+
+        def page(c: sqlite3.Connection) -> FilePage:
+            where = ["project_id = ?", LIVE]
+            params: list[Any] = [project_id, now]
+            if purpose is not None:
+                where.append("purpose = ?")
+                params.append(purpose)
+            if after is not None:
+                cursor = c.execute(
+                    "SELECT created_at, seq FROM files WHERE id = ? AND project_id = ?",
+                    (after, project_id),
+                ).fetchone()
+                if cursor is None:
+                    raise CursorNotFound(after)
+                where.append(f"(created_at, seq) {compare} (?, ?)")
+                params.extend(cursor)
+            sql = (
+                f"SELECT {FILE_COLUMNS} FROM files WHERE {' AND '.join(where)} "
+                f"ORDER BY created_at {direction}, seq {direction} LIMIT ?"
+            )
+            rows = c.execute(sql, (*params, limit + 1)).fetchall()
+            return FilePage([_file(r) for r in rows[:limit]], has_more=len(rows) > limit)
+
+        return await self._run(page)
+
+    async def mark_file_deleted(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
+        def mark(c: sqlite3.Connection) -> FileRecord | None:
+            row = c.execute(
+                f"UPDATE files SET deleted_at = ? WHERE id = ? AND project_id = ? AND {LIVE} "
+                f"RETURNING {FILE_COLUMNS}",
+                (now, file_id, project_id, now),
+            ).fetchone()
+            return _file(row) if row else None
+
+        return await self._run(mark)
+
+    async def update_file_status(
+        self, file_id: str, status: str, status_details: str | None
+    ) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE files SET status = ?, status_details = ? WHERE id = ?",
+                (status, status_details, file_id),
+            )
+        )
+
+    async def claim_expired_files(self, now: int, limit: int) -> list[FileRecord]:
+        def claim(c: sqlite3.Connection) -> list[FileRecord]:
+            rows = c.execute(
+                f"UPDATE files SET deleted_at = ? WHERE seq IN ("
+                f"SELECT seq FROM files WHERE deleted_at IS NULL AND expires_at <= ? LIMIT ?) "
+                f"RETURNING {FILE_COLUMNS}",
+                (now, now, limit),
+            ).fetchall()
+            return [_file(r) for r in rows]
+
+        return await self._run(claim)
+
+    async def purge_tombstones(self, deleted_before: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM files WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+                    (deleted_before,),
+                ).rowcount
+            )
+        )
+
+    async def live_blob_keys(self, keys: list[str]) -> set[str]:
+        def find(c: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                found.update(
+                    r[0]
+                    for r in c.execute(
+                        f"SELECT blob_key FROM files WHERE deleted_at IS NULL "
+                        f"AND blob_key IN ({marks})",
+                        batch,
+                    )
+                )
+            return found
+
+        return await self._run(find)
+
+    # API keys ------------------------------------------------------------------------------
+    async def insert_api_key(self, record: ApiKeyRecord) -> None:
+        await self._run(
+            lambda c: c.execute(
+                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.project_id,
+                    record.name,
+                    record.prefix,
+                    record.key_hash,
+                    record.created_at,
+                    record.revoked_at,
+                ),
+            )
+        )
+
+    async def find_api_key(self, key_hash: str) -> ApiKeyRecord | None:
+        def find(c: sqlite3.Connection) -> ApiKeyRecord | None:
+            row = c.execute(
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = ?", (key_hash,)
+            ).fetchone()
+            return _key(row) if row else None
+
+        return await self._run(find)
+
+    async def list_api_keys(self) -> list[ApiKeyRecord]:
+        return await self._run(
+            lambda c: [
+                _key(r)
+                for r in c.execute(f"SELECT {KEY_COLUMNS} FROM api_keys ORDER BY created_at, id")
+            ]
+        )
+
+    async def revoke_api_key(self, key_id_or_prefix: str, now: int) -> ApiKeyRecord | None:
+        def revoke(c: sqlite3.Connection) -> ApiKeyRecord | None:
+            row = c.execute(
+                f"UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) "
+                f"WHERE id = ? OR prefix = ? RETURNING {KEY_COLUMNS}",
+                (now, key_id_or_prefix, key_id_or_prefix),
+            ).fetchone()
+            return _key(row) if row else None
+
+        return await self._run(revoke)
+
+
+def store_for_url(url: str) -> MetadataStore:
+    """The metadata store for a database URL."""
+    if url.startswith("sqlite:///"):
+        return SqliteMetadataStore(url)
+    raise ValueError(
+        f"FILEDOCK_DATABASE_URL: unsupported database URL {url!r} (use sqlite:///path)"
+    )

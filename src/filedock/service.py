@@ -1,0 +1,283 @@
+"""FileService: the Files API's rules and ordering, over a blob store and a metadata store."""
+
+from __future__ import annotations
+
+import logging
+import os.path
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from filedock.blobs.base import BlobStore, BlobWriter
+from filedock.errors import FileNotFound, FileTooLarge, InvalidRequest
+from filedock.ids import new_blob_key, new_file_id
+from filedock.metadata.base import CursorNotFound, MetadataStore, Order
+from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.settings import Settings
+
+log = logging.getLogger("filedock.service")
+
+EXPIRY_MIN_SECONDS = 3600
+EXPIRY_MAX_SECONDS = 2592000
+LIST_LIMIT_MAX = 10000
+MAX_FIELD_BYTES = 64 * 1024
+FORM_FIELDS = ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]")
+JSONL_ONLY = {"fine-tune": "Fine-Tuning", "batch": "Batch"}
+DOWNLOAD_RESTRICTED = ("assistants", "user_data")
+
+
+def _purpose_error(value: str) -> InvalidRequest:
+    allowed = "[" + ", ".join(f"'{p}'" for p in UPLOAD_PURPOSES) + "]"
+    return InvalidRequest(f"'{value}' is not one of {allowed} - 'purpose'", param="purpose")
+
+
+@dataclass
+class FileUpload:
+    """One `POST /files` in progress: fields and the file part arrive in any order.
+
+    The web layer feeds it what the multipart body holds; it enforces the rules as early as it
+    can (unknown fields, purpose, size limits while streaming) and publishes the file only in
+    `finish()`, after the bytes are durable.
+    """
+
+    service: FileService
+    project_id: str
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str | None = None
+    _writer: BlobWriter | None = None
+    _done: bool = False
+
+    def add_field(self, name: str, value: str) -> None:
+        if name not in FORM_FIELDS:
+            raise InvalidRequest(
+                f"Additional properties are not allowed ('{name}' was unexpected)", param=name
+            )
+        if name == "file":
+            raise InvalidRequest("'file' must be a file, not a text field", param="file")
+        if name in self.fields:
+            raise InvalidRequest(f"'{name}' was given more than once", param=name)
+        self.fields[name] = value
+        if name == "purpose":
+            self.service.check_purpose(value)
+
+    def check_field_name(self, name: str, is_file: bool) -> None:
+        """Called at the start of each part, before its value is read."""
+        if name not in FORM_FIELDS:
+            raise InvalidRequest(
+                f"Additional properties are not allowed ('{name}' was unexpected)", param=name
+            )
+        if is_file and name != "file":
+            raise InvalidRequest(f"'{name}' must be a text field, not a file", param=name)
+        if name == "file" and not is_file:
+            raise InvalidRequest(
+                "'file' must be a file part (a filename is required)", param="file"
+            )
+
+    async def open_file(self, filename: str) -> None:
+        if self._writer is not None:
+            raise InvalidRequest("Only one 'file' part is allowed", param="file")
+        self.filename = filename
+        self._writer = await self.service.blobs.begin_write(new_blob_key())
+
+    async def write(self, data: bytes | memoryview) -> None:
+        assert self._writer is not None
+        if self._writer.size + len(data) > self.size_limit():
+            raise self.service.too_large(self.fields.get("purpose"))
+        await self._writer.write(data)
+
+    def size_limit(self) -> int:
+        return self.service.size_limit(self.fields.get("purpose"))
+
+    async def finish(self) -> FileRecord:
+        """Validate what arrived, make the bytes durable, then insert the row."""
+        try:
+            if self._writer is None:
+                raise InvalidRequest("'file' is a required property", param="file")
+            if "purpose" not in self.fields:
+                raise InvalidRequest("'purpose' is a required property", param="purpose")
+            purpose = self.fields["purpose"]
+            if self._writer.size > self.service.size_limit(purpose):
+                raise self.service.too_large(purpose)
+            filename = self.filename or "upload"
+            self.service.check_file_type(purpose, filename)
+            expires_after = self.service.parse_expires_after(
+                self.fields.get("expires_after[anchor]"),
+                self.fields.get("expires_after[seconds]"),
+                purpose,
+            )
+            info = await self._writer.commit()
+        except BaseException:
+            await self.abort()
+            raise
+        self._done = True
+        return await self.service.publish_file(
+            self.project_id, purpose, filename, info.key, info.size, info.sha256, expires_after
+        )
+
+    async def abort(self) -> None:
+        if self._writer is not None and not self._done:
+            self._done = True
+            await self._writer.abort()
+
+
+class FileService:
+    """The operations of the Files API. Knows nothing of HTTP."""
+
+    def __init__(self, settings: Settings, blobs: BlobStore, metadata: MetadataStore) -> None:
+        self.settings = settings
+        self.blobs = blobs
+        self.metadata = metadata
+
+    # rules ---------------------------------------------------------------------------------
+    def check_purpose(self, purpose: str) -> None:
+        if purpose not in UPLOAD_PURPOSES:
+            raise _purpose_error(purpose)
+
+    def size_limit(self, purpose: str | None) -> int:
+        if purpose == "batch":
+            return min(self.settings.batch_max_bytes, self.settings.max_file_bytes)
+        return self.settings.max_file_bytes
+
+    def too_large(self, purpose: str | None) -> FileTooLarge:
+        if purpose == "batch":
+            return FileTooLarge("File is too large.", param="file")
+        limit = self.settings.max_file_bytes
+        return FileTooLarge(f"File is too large. The maximum size is {limit} bytes.", param="file")
+
+    def check_file_type(self, purpose: str, filename: str) -> None:
+        api = JSONL_ONLY.get(purpose)
+        if api is None:
+            return
+        extension = os.path.splitext(filename)[1].lower()
+        # api.openai.com also accepts a batch file whose name has no extension.
+        if extension == ".jsonl" or (purpose == "batch" and extension == ""):
+            return
+        raise InvalidRequest(f"Invalid file format for {api} API. Must be .jsonl", param="file")
+
+    def parse_expires_after(
+        self, anchor: str | None, seconds: str | None, purpose: str
+    ) -> int | None:
+        """Seconds until expiry, or None for files that never expire."""
+        if anchor is None and seconds is None:
+            return self.settings.batch_default_expiry_seconds if purpose == "batch" else None
+        if anchor is None:
+            raise InvalidRequest("'anchor' is a required property", param="expires_after.anchor")
+        if seconds is None:
+            raise InvalidRequest("'seconds' is a required property", param="expires_after.seconds")
+        if anchor != "created_at":
+            raise InvalidRequest(
+                f"'{anchor}' is not one of ['created_at'] - 'expires_after.anchor'",
+                param="expires_after.anchor",
+            )
+        try:
+            value = int(seconds.strip())
+        except ValueError:
+            raise InvalidRequest(
+                f"'{seconds}' is not a valid integer - 'expires_after.seconds'",
+                param="expires_after.seconds",
+            ) from None
+        if not EXPIRY_MIN_SECONDS <= value <= EXPIRY_MAX_SECONDS:
+            raise InvalidRequest(
+                f"{value} is out of range: expires_after.seconds must be between "
+                f"{EXPIRY_MIN_SECONDS} and {EXPIRY_MAX_SECONDS}",
+                param="expires_after.seconds",
+            )
+        return value
+
+    # operations ----------------------------------------------------------------------------
+    def create_file(self, project_id: str) -> FileUpload:
+        """Begin a `POST /files`; the caller feeds the returned FileUpload and calls finish()."""
+        return FileUpload(self, project_id)
+
+    async def publish_file(
+        self,
+        project_id: str,
+        purpose: str,
+        filename: str,
+        blob_key: str,
+        size: int,
+        sha256: str,
+        expires_after: int | None,
+    ) -> FileRecord:
+        """Insert the row for durable bytes; on failure the bytes are removed again."""
+        created_at = int(time.time())
+        record = FileRecord(
+            id=new_file_id(),
+            project_id=project_id,
+            purpose=purpose,
+            filename=filename,
+            bytes=size,
+            created_at=created_at,
+            expires_at=created_at + expires_after if expires_after is not None else None,
+            status="processed",
+            status_details=None,
+            sha256=sha256,
+            blob_key=blob_key,
+        )
+        try:
+            return await self.metadata.insert_file(record)
+        except BaseException:
+            await self.blobs.delete(blob_key)
+            raise
+
+    async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
+        record = await self.metadata.get_file(project_id, file_id, int(time.time()))
+        if record is None:
+            raise FileNotFound(file_id)
+        return record
+
+    async def list_files(
+        self,
+        project_id: str,
+        *,
+        purpose: str | None = None,
+        limit: int = LIST_LIMIT_MAX,
+        order: str = "desc",
+        after: str | None = None,
+    ) -> FilePage:
+        if purpose is not None and purpose not in ALL_PURPOSES:
+            allowed = "[" + ", ".join(f"'{p}'" for p in ALL_PURPOSES) + "]"
+            raise InvalidRequest(
+                f"'{purpose}' is not one of {allowed} - 'purpose'", param="purpose"
+            )
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            raise InvalidRequest(
+                f"{limit} is out of range: limit must be between 1 and {LIST_LIMIT_MAX}",
+                param="limit",
+            )
+        if order not in ("asc", "desc"):
+            raise InvalidRequest(
+                f"'{order}' is not one of ['asc', 'desc'] - 'order'", param="order"
+            )
+        direction: Order = "asc" if order == "asc" else "desc"
+        try:
+            return await self.metadata.list_files(
+                project_id,
+                purpose=purpose,
+                limit=limit,
+                order=direction,
+                after=after,
+                now=int(time.time()),
+            )
+        except CursorNotFound:
+            raise InvalidRequest(f"No such File object: {after}", param="after") from None
+
+    async def delete_file(self, project_id: str, file_id: str) -> FileRecord:
+        record = await self.metadata.mark_file_deleted(project_id, file_id, int(time.time()))
+        if record is None:
+            raise FileNotFound(file_id)
+        await self.blobs.delete(record.blob_key)
+        return record
+
+    async def download_file(self, project_id: str, file_id: str) -> FileRecord:
+        """The file whose bytes the caller may read (see `read_content`)."""
+        record = await self.retrieve_file(project_id, file_id)
+        if self.settings.restrict_downloads and record.purpose in DOWNLOAD_RESTRICTED:
+            raise InvalidRequest(
+                f"Not allowed to download files of purpose: {record.purpose}", param=None
+            )
+        return record
+
+    def read_content(self, record: FileRecord, start: int, end: int) -> AsyncIterator[bytes]:
+        """Stream bytes start..end (exclusive) of a file."""
+        return self.blobs.read(record.blob_key, start, end)

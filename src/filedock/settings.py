@@ -1,0 +1,176 @@
+"""The one settings registry: each setting's name, type, default and help; FILEDOCK_* variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FILEDOCK_"
+MiB = 1024 * 1024
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+class SettingsError(ValueError):
+    """A setting's value cannot be used; the message names the setting."""
+
+
+def _setting(default: Any, help: str, *, secret: bool = False, size: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "secret": secret, "size": size})
+
+
+def parse_size(text: str) -> int:
+    """Parse `536870912`, `512MiB` or `200 MB` into a byte count."""
+    match = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text)
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise ValueError(f"not a size: {text!r} (use bytes or a unit such as 512MiB)")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything filedock can be configured with. Build it with `Settings.from_env(...)`."""
+
+    host: str = _setting("127.0.0.1", "Address to listen on.")
+    port: int = _setting(8000, "TCP port to listen on.")
+    data_dir: Path = _setting(
+        Path("filedock-data"),
+        "Folder for the embedded default: SQLite metadata and blobs on local disk.",
+    )
+    database_url: str = _setting(
+        "",
+        "Metadata database. Empty: sqlite:///<data-dir>/filedock.sqlite3.",
+    )
+    api_key: str = _setting(
+        "",
+        "An API key accepted besides the stored keys (bootstrap key of the default project).",
+        secret=True,
+    )
+    max_file_bytes: int = _setting(
+        512 * MiB, "Largest file accepted by POST /v1/files (bytes or e.g. 512MiB).", size=True
+    )
+    batch_max_bytes: int = _setting(
+        200 * MiB, "Largest file accepted for purpose=batch (bytes or e.g. 200MiB).", size=True
+    )
+    batch_default_expiry_seconds: int = _setting(
+        30 * 24 * 3600, "Expiry given to batch files uploaded without expires_after."
+    )
+    restrict_downloads: bool = _setting(
+        False,
+        "Refuse content downloads of purposes assistants and user_data, as api.openai.com does.",
+    )
+    sweep_interval_seconds: float = _setting(
+        30.0, "How often the background sweeper removes expired files and orphan bytes."
+    )
+    orphan_grace_seconds: float = _setting(
+        600.0,
+        "Age before stored bytes without a metadata row count as orphans and are removed.",
+    )
+    tombstone_retention_seconds: float = _setting(
+        86400.0,
+        "How long a deleted file's id stays usable as a list cursor (`after`).",
+    )
+    workers: int = _setting(1, "Number of server worker processes.")
+    log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read FILEDOCK_* variables from `env` (default os.environ), then apply overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = ENV_PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _convert(f, env[name], name)
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            f = _field(key)
+            values[key] = (
+                _convert(f, value, "--" + key.replace("_", "-"))
+                if isinstance(value, str) and f.type != "str"
+                else value
+            )
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'filedock.sqlite3').resolve()}"
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("secret") and value:
+                value = "***"
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    for f in dataclasses.fields(Settings):
+        if f.name == name:
+            return f
+    raise SettingsError(f"unknown setting: {name}")
+
+
+def _convert(f: dataclasses.Field[Any], raw: str, source: str) -> Any:
+    try:
+        if f.metadata.get("size"):
+            return parse_size(raw)
+        kind = f.type
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            return _parse_bool(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{source}: {exc}") from exc
+
+
+def describe() -> list[dict[str, Any]]:
+    """Every setting with its environment variable, default and help (for docs and `--help`)."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        rows.append(
+            {
+                "name": f.name,
+                "env": ENV_PREFIX + f.name.upper(),
+                "default": f.default,
+                "help": f.metadata["help"],
+                "secret": f.metadata["secret"],
+            }
+        )
+    return rows

@@ -1,0 +1,94 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from filedock.components import Components
+from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
+from filedock.settings import Settings
+from filedock.web import files
+from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
+from filedock.web.responses import JSONResponse, error_response
+
+log = logging.getLogger("filedock.web")
+
+
+async def _filedock_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FiledockError)
+    if exc.status >= 500:
+        log.error("request %s failed: %s", request.state.request_id, exc, exc_info=exc)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    described = f"{request.method} {request.url.path}"
+    error: FiledockError
+    if exc.status_code == 404:
+        error = NotFound(f"Invalid URL ({described})")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"Method not allowed ({described})")
+    else:
+        error = InvalidRequest(str(exc.detail))
+    return error_response(error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return error_response(ServerError("The server had an error while processing your request."))
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    components: Components = request.app.state.components
+    try:
+        await components.metadata.ping()
+        await components.blobs.ping()
+    except FiledockError as exc:
+        return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(settings: Settings, *, background: bool = True) -> Starlette:
+    """Build the app; stores open in the lifespan and close on shutdown."""
+    components = Components.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await components.open()
+        if background:
+            await components.start_background()
+        try:
+            yield
+        finally:
+            await components.close()
+
+    app = Starlette(
+        routes=[
+            *files.routes,
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        exception_handlers={
+            FiledockError: _filedock_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.components = components
+    app.add_middleware(AuthMiddleware, keys=lambda: components.keys)
+    app.add_middleware(RequestIdMiddleware)
+    return app

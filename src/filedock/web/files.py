@@ -1,0 +1,139 @@
+"""Routes of the Files API: parse the request, call FileService, render the result."""
+
+from __future__ import annotations
+
+import mimetypes
+import urllib.parse
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from filedock.errors import InvalidRequest
+from filedock.keys import Principal
+from filedock.service import LIST_LIMIT_MAX, FileService
+from filedock.web.multipart import feed_multipart, multipart_boundary
+from filedock.web.ranges import parse_range
+from filedock.web.responses import JSONResponse
+
+# Room for the multipart framing and text fields around the file part.
+MULTIPART_OVERHEAD = 1024 * 1024
+EXTRA_TYPES = {".jsonl": "application/jsonl", ".md": "text/markdown", ".ts": "text/typescript"}
+
+
+def _service(request: Request) -> FileService:
+    service: FileService = request.app.state.components.files
+    return service
+
+
+def _project(request: Request) -> str:
+    principal: Principal = request.state.principal
+    return principal.project_id
+
+
+async def create_file(request: Request) -> Response:
+    service = _service(request)
+    boundary = multipart_boundary(request.headers.get("content-type"))
+    declared = request.headers.get("content-length")
+    if (
+        declared
+        and declared.isdigit()
+        and int(declared) > service.size_limit(None) + MULTIPART_OVERHEAD
+    ):
+        # Answer before reading the body; the server discards what the client still sends.
+        raise service.too_large(None)
+    upload = service.create_file(_project(request))
+    try:
+        await feed_multipart(request.stream(), boundary, upload)
+        record = await upload.finish()
+    except BaseException:
+        await upload.abort()
+        raise
+    return JSONResponse(record.to_openai())
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"'{raw}' is not a valid integer - '{name}'", param=name) from None
+
+
+async def list_files(request: Request) -> Response:
+    query = request.query_params
+    page = await _service(request).list_files(
+        _project(request),
+        purpose=query.get("purpose") or None,
+        limit=_int_param(request, "limit", LIST_LIMIT_MAX),
+        order=query.get("order") or "desc",
+        after=query.get("after") or None,
+    )
+    return JSONResponse(page.to_openai())
+
+
+async def retrieve_file(request: Request) -> Response:
+    record = await _service(request).retrieve_file(
+        _project(request), request.path_params["file_id"]
+    )
+    return JSONResponse(record.to_openai())
+
+
+async def delete_file(request: Request) -> Response:
+    record = await _service(request).delete_file(_project(request), request.path_params["file_id"])
+    return JSONResponse({"id": record.id, "object": "file", "deleted": True})
+
+
+def content_type_for(filename: str) -> str:
+    lowered = filename.lower()
+    for extension, ctype in EXTRA_TYPES.items():
+        if lowered.endswith(extension):
+            return ctype
+    guessed, _ = mimetypes.guess_type(filename, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%;' else "_" for ch in filename)
+    exact = urllib.parse.quote(filename, safe="")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+
+
+async def download_file(request: Request) -> Response:
+    service = _service(request)
+    record = await service.download_file(_project(request), request.path_params["file_id"])
+    span = parse_range(request.headers.get("range"), record.bytes)
+    start, end = span if span else (0, record.bytes)
+    headers = {
+        "Content-Length": str(end - start),
+        "Content-Disposition": content_disposition(record.filename),
+        "ETag": f'"{record.sha256}"',
+        "Accept-Ranges": "bytes",
+    }
+    if span:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.bytes}"
+    body = service.read_content(record, start, end) if end > start else _empty()
+    return StreamingResponse(
+        body,
+        status_code=206 if span else 200,
+        headers=headers,
+        media_type=content_type_for(record.filename),
+    )
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+routes = [
+    Route("/v1/files", create_file, methods=["POST"]),
+    Route("/v1/files", list_files, methods=["GET"]),
+    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
+    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/v1/files/{file_id}/content", download_file, methods=["GET"]),
+]
