@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -48,8 +49,23 @@ class ServerProcess:
         return self.process.pid
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
+        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
+            self.process = self._spawn(log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"filedock serve exited early:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"filedock serve did not become healthy:\n{self.log()}")
+
+    def _spawn(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -65,18 +81,6 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"filedock serve exited early:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"filedock serve did not become healthy:\n{self.log()}")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
