@@ -357,3 +357,9 @@ def test_sdk_extra_headers_are_ignored(live_server: ServerProcess) -> None:
         headers={"Authorization": f"Bearer {TEST_KEY}", "Content-Type": "application/json"},
     )
     assert response.status_code == 200 and response.json()["deleted"] is True
+
+
+def test_no_bootstrap_key_when_one_is_configured(live_server: ServerProcess) -> None:
+    # FILEDOCK_API_KEY is set for this server, so no key is created or printed.
+    assert "Created the first API key" not in live_server.log()
+    assert "sk-fd-" not in live_server.log()
