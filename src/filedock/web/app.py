@@ -56,7 +56,7 @@ def _allowed_methods(request: Request) -> str:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
+    log.error("request %s failed unexpectedly", request.state.request_id, exc_info=exc)
     return error_response(ServerError("The server had an error while processing your request."))
 
 
