@@ -7,6 +7,7 @@ Each case checks the status, the SDK's exception class and the whole envelope; t
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -459,3 +460,55 @@ def test_no_leftovers_after_rejections(live_server: ServerProcess, client: OpenA
     assert _tmp_is_empty(live_server)
     blobs = {p.name for p in (live_server.data_dir / "blobs").rglob("*") if p.is_file()}
     assert len(blobs) == len(list(client.files.list()))
+
+
+def test_oversized_body_refused_early_keeps_the_sdk_connection(
+    limited: OpenAI, limited_server: ServerProcess
+) -> None:
+    # Content-Length is over the limit plus the framing allowance: the 400 comes before the body
+    # is read, and the SDK still gets the envelope and can reuse its connection.
+    expect_error(
+        limited,
+        lambda: limited.files.create(file=("f.bin", b"z" * (4 * MiB)), purpose="user_data"),
+        openai.BadRequestError,
+        400,
+        f"File is too large. The maximum size is {2 * MiB} bytes.",
+        "file",
+        code="file_too_large",
+    )
+    assert _tmp_is_empty(limited_server)
+
+
+def test_client_disconnect_mid_upload_leaves_nothing(
+    live_server: ServerProcess, client: OpenAI
+) -> None:
+    before = [f.id for f in client.files.list()]
+    boundary = "cut"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.bin"\r\n'
+        "\r\n"
+    ).encode()
+    tmp = live_server.data_dir / "tmp"
+    with socket.create_connection(("127.0.0.1", live_server.port), timeout=10) as sock:
+        sock.sendall(
+            (
+                "POST /v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: Bearer {TEST_KEY}\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                f"Content-Length: {len(head) + 50 * MiB}\r\n\r\n"
+            ).encode()
+            + head
+        )
+        for _ in range(3):
+            sock.sendall(b"\x01" * MiB)
+        deadline = time.monotonic() + 20
+        while not any(p.stat().st_size for p in tmp.iterdir()):
+            assert time.monotonic() < deadline, "no bytes reached data_dir/tmp"
+            time.sleep(0.02)
+    # The client is gone: the server must notice and discard the partial upload.
+    deadline = time.monotonic() + 20
+    while any(tmp.iterdir()):
+        assert time.monotonic() < deadline, list(tmp.iterdir())
+        time.sleep(0.05)
+    assert [f.id for f in client.files.list()] == before
