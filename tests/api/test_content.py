@@ -9,6 +9,11 @@ import urllib.parse
 import pytest
 from starlette.testclient import TestClient
 
+from filedock.errors import FileNotFound
+from filedock.models import DEFAULT_PROJECT_ID
+from filedock.service import FileService
+from filedock.settings import Settings
+
 DATA = bytes(range(256)) * 4  # 1024 bytes, every byte value
 
 
@@ -170,3 +175,23 @@ def test_content_of_deleted_file(client: TestClient, file_id: str) -> None:
     response = client.get(f"/v1/files/{file_id}/content")
     assert response.status_code == 404
     assert response.json()["error"]["message"] == f"No such File object: {file_id}"
+
+
+def test_missing_bytes_are_a_500_not_a_truncated_200(
+    client: TestClient, file_id: str, settings: Settings
+) -> None:
+    for path in (settings.data_dir / "blobs").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    response = client.get(f"/v1/files/{file_id}/content")
+    assert response.status_code == 500
+    assert response.json()["error"]["type"] == "server_error"
+    assert response.headers["x-request-id"]
+
+
+def test_file_deleted_between_lookup_and_read_is_a_404(client: TestClient, file_id: str) -> None:
+    service: FileService = client.app.state.components.files  # type: ignore[attr-defined]
+    record = client.portal.call(service.download_file, DEFAULT_PROJECT_ID, file_id)  # type: ignore[union-attr]
+    assert client.delete(f"/v1/files/{file_id}").status_code == 200
+    with pytest.raises(FileNotFound):
+        client.portal.call(service.open_content, record, 0, record.bytes)  # type: ignore[union-attr]

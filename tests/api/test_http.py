@@ -127,3 +127,24 @@ def test_list_page_shape(client: TestClient) -> None:
         "first_id": None,
         "last_id": None,
     }
+
+
+def test_unexpected_failure_is_a_500_envelope_with_request_id(client: TestClient) -> None:
+    async def failing_retrieve_mock(*args: object, **kwargs: object) -> None:
+        # A mock: no real component fails on demand like this.
+        raise RuntimeError("simulated bug")
+
+    client.app.state.components.files.retrieve_file = failing_retrieve_mock  # type: ignore[attr-defined]
+    response = client.get("/v1/files/file-x", headers={"x-request-id": "trace-500"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "message": "The server had an error while processing your request.",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert response.headers["x-request-id"] == "trace-500"
+    assert response.headers["x-should-retry"] == "false"
+    assert "simulated bug" not in response.text

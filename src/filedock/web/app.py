@@ -57,7 +57,10 @@ def _allowed_methods(request: Request) -> str:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("request %s failed unexpectedly", request.state.request_id, exc_info=exc)
-    return error_response(ServerError("The server had an error while processing your request."))
+    response = error_response(ServerError("The server had an error while processing your request."))
+    # This response is sent from outside RequestIdMiddleware, so the id is added here.
+    response.headers["x-request-id"] = request.state.request_id
+    return response
 
 
 async def healthz(request: Request) -> Response:

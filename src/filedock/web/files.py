@@ -116,7 +116,7 @@ async def download_file(request: Request) -> Response:
     }
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.bytes}"
-    body = service.read_content(record, start, end) if end > start else _empty()
+    body = await service.open_content(record, start, end) if end > start else _empty()
     return StreamingResponse(
         body,
         status_code=206 if span else 200,
