@@ -334,6 +334,16 @@ def test_bad_api_key(live_server: ServerProcess) -> None:
         )
         assert error.response.headers["www-authenticate"] == 'Bearer realm="filedock"'
         assert bad not in error.response.text
+        # Refused before its body is read, an upload still leaves the connection usable.
+        expect_error(
+            c.with_options(api_key=TEST_KEY),
+            lambda: c.files.create(file=("a.bin", b"u" * (3 * MiB)), purpose="user_data"),
+            openai.AuthenticationError,
+            401,
+            f"Incorrect API key provided: sk-{'*' * (len(bad) - 7)}WXYZ.",
+            None,
+            code="invalid_api_key",
+        )
 
 
 def test_missing_api_key(live_server: ServerProcess) -> None:

@@ -363,3 +363,23 @@ def test_no_bootstrap_key_when_one_is_configured(live_server: ServerProcess) -> 
     # FILEDOCK_API_KEY is set for this server, so no key is created or printed.
     assert "Created the first API key" not in live_server.log()
     assert "sk-fd-" not in live_server.log()
+
+
+def test_concurrent_async_uploads(live_server: ServerProcess) -> None:
+    async def run() -> None:
+        async with AsyncOpenAI(base_url=live_server.base_url, api_key=TEST_KEY) as client:
+            payloads = [os.urandom(1000 + i * 4099) for i in range(24)]
+            created = await asyncio.gather(
+                *(
+                    client.files.create(file=(f"c{i}.bin", data), purpose="user_data")
+                    for i, data in enumerate(payloads)
+                )
+            )
+            assert len({c.id for c in created}) == len(payloads)
+            contents = await asyncio.gather(*(client.files.content(c.id) for c in created))
+            assert [c.read() for c in contents] == payloads
+            listed = {f.id async for f in client.files.list(purpose="user_data", limit=5)}
+            assert {c.id for c in created} <= listed
+            await asyncio.gather(*(client.files.delete(c.id) for c in created))
+
+    asyncio.run(asyncio.wait_for(run(), 120))
