@@ -6,7 +6,7 @@ import mimetypes
 import urllib.parse
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -47,6 +47,12 @@ async def create_file(request: Request) -> Response:
     try:
         await feed_multipart(request.stream(), boundary, upload)
         record = await upload.finish()
+    except ClientDisconnect:
+        await upload.abort()
+        # The client went away mid-upload: a client event, not a fault of ours to log as one.
+        raise InvalidRequest(
+            "The upload was interrupted: the client closed the connection."
+        ) from None
     except BaseException:
         await upload.abort()
         raise
