@@ -195,3 +195,14 @@ def test_file_deleted_between_lookup_and_read_is_a_404(client: TestClient, file_
     assert client.delete(f"/v1/files/{file_id}").status_code == 200
     with pytest.raises(FileNotFound):
         client.portal.call(service.open_content, record, 0, record.bytes)  # type: ignore[union-attr]
+
+
+def test_head_does_not_read_the_bytes(client: TestClient, file_id: str, settings: Settings) -> None:
+    # With the bytes gone, a GET fails (see above) while a HEAD, which never reads them, does not.
+    for path in (settings.data_dir / "blobs").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    response = client.head(f"/v1/files/{file_id}/content", headers={"Range": "bytes=0-9"})
+    assert response.status_code == 206
+    assert response.headers["content-length"] == "10"
+    assert response.headers["content-range"] == f"bytes 0-9/{len(DATA)}"

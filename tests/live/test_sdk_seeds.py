@@ -383,3 +383,19 @@ def test_concurrent_async_uploads(live_server: ServerProcess) -> None:
             await asyncio.gather(*(client.files.delete(c.id) for c in created))
 
     asyncio.run(asyncio.wait_for(run(), 120))
+
+
+def test_head_and_range_through_the_real_server(live_server: ServerProcess, client: OpenAI) -> None:
+    data = bytes(range(256))
+    created = client.files.create(file=("r.bin", data), purpose="user_data")
+    url = f"{live_server.base_url}/files/{created.id}/content"
+    auth = {"Authorization": f"Bearer {TEST_KEY}"}
+    with httpx.Client(headers=auth) as http:
+        head = http.head(url)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["content-length"] == "256"
+        part = http.get(url, headers={"Range": "bytes=-16"})
+        assert part.status_code == 206 and part.content == data[-16:]
+        assert part.headers["content-range"] == "bytes 240-255/256"
+        # The same connection still works after HEAD and 206.
+        assert http.get(url).content == data

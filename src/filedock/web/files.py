@@ -122,7 +122,9 @@ async def download_file(request: Request) -> Response:
     }
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.bytes}"
-    body = await service.open_content(record, start, end) if end > start else _empty()
+    # HEAD gets the same headers; the bytes are not read (the server would discard them).
+    wanted = end > start and request.method != "HEAD"
+    body = await service.open_content(record, start, end) if wanted else _empty()
     return StreamingResponse(
         body,
         status_code=206 if span else 200,
