@@ -524,3 +524,30 @@ def test_client_disconnect_mid_upload_leaves_nothing(
     assert [f.id for f in client.files.list()] == before
     # A client going away is not a server fault: nothing logged as an error.
     assert "Traceback" not in live_server.log() and " ERROR " not in live_server.log()
+
+
+def test_chunked_upload_over_the_limit(limited_server: ServerProcess) -> None:
+    # No Content-Length: the limit is enforced while the chunks stream in.
+    def body() -> Iterator[bytes]:
+        yield (
+            b'--cb\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nuser_data\r\n'
+            b'--cb\r\nContent-Disposition: form-data; name="file"; filename="c.bin"\r\n\r\n'
+        )
+        for _ in range(3):
+            yield b"c" * MiB
+        yield b"\r\n--cb--\r\n"
+
+    response = httpx.post(
+        limited_server.base_url + "/files",
+        content=body(),
+        headers={
+            "Authorization": f"Bearer {TEST_KEY}",
+            "Content-Type": "multipart/form-data; boundary=cb",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        f"File is too large. The maximum size is {2 * MiB} bytes."
+    )
+    assert _tmp_is_empty(limited_server)
