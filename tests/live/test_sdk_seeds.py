@@ -149,8 +149,15 @@ def test_seed_upload_from_path_using_pathlib(workdir: Path, client: OpenAI) -> N
 
 
 def test_seed_wait_for_processing(
-    workdir: Path, client: OpenAI, capsys: pytest.CaptureFixture[str]
+    workdir: Path, live_server: ServerProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Count the requests: `processed` at once means a single retrieve and no 5 s sleep.
+    sent: list[str] = []
+    http_client = httpx.Client(
+        event_hooks={"request": [lambda request: sent.append(f"{request.method} {request.url}")]}
+    )
+    client = OpenAI(base_url=live_server.base_url, api_key=TEST_KEY, http_client=http_client)
+
     with open("data.jsonl", "rb") as file:
         uploaded_file = client.files.create(file=file, purpose="fine-tune")
 
@@ -168,6 +175,11 @@ def test_seed_wait_for_processing(
 
     assert capsys.readouterr().out == "File is ready to use!\n"
     assert processed_file.id == uploaded_file.id
+    assert sent == [
+        f"POST {live_server.base_url}/files",
+        f"GET {live_server.base_url}/files/{uploaded_file.id}",
+    ]
+    client.close()
 
 
 def test_seed_async_usage(workdir: Path, live_server: ServerProcess) -> None:
