@@ -323,6 +323,10 @@ def test_content_round_trip_64_mib(client: OpenAI, tmp_path: Path) -> None:
             size += len(chunk)
     assert size == 64 * 1024 * 1024
     assert received.hexdigest() == digest.hexdigest()
+    whole = client.files.content(created.id).read()
+    assert len(whole) == 64 * 1024 * 1024
+    assert hashlib.sha256(whole).hexdigest() == digest.hexdigest()
+    del whole
     client.files.delete(created.id)
 
 
