@@ -6,9 +6,11 @@ import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -89,6 +91,9 @@ def serve(**overrides: Any) -> None:
     for f in dataclasses.fields(Settings):
         value = getattr(settings, f.name)
         os.environ[ENV_PREFIX + f.name.upper()] = str(value)
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done; a finished graceful stop is
+    # a normal exit, so the re-raised signal ends the process with status 0 instead of -15.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "filedock.web.asgi:app_from_env",
         factory=True,
@@ -102,6 +107,10 @@ def serve(**overrides: Any) -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=30,
     )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 @main.command()
