@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from filedock import __version__
+from filedock.cli_client import register_client_commands
 from filedock.components import Components
 from filedock.errors import FiledockError
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
@@ -158,6 +159,10 @@ def keys_revoke(key: str, **overrides: Any) -> None:
     """Revoke a key by id or prefix; effective on the next request."""
     record = _run(_settings(overrides), lambda c: c.keys.revoke(key))
     click.echo(f"revoked {record.id} ({record.prefix}...)")
+
+
+# Client commands (upload, ls, get, rm, info, report, wait) live in cli_client.py.
+register_client_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover
