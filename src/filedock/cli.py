@@ -17,6 +17,7 @@ from filedock import __version__
 from filedock.cli_client import register_client_commands
 from filedock.components import Components
 from filedock.errors import FiledockError
+from filedock.logs import configure_logging
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
 
 T = TypeVar("T")
@@ -74,9 +75,7 @@ def serve(**overrides: Any) -> None:
 
     settings = _settings(overrides)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
@@ -101,6 +100,8 @@ def serve(**overrides: Any) -> None:
         lifespan="on",
         access_log=settings.log_level.lower() == "debug",
         log_level=settings.log_level.lower(),
+        # JSON logs: let uvicorn's loggers propagate to our root handler instead of their own.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=30,
     )
 
