@@ -75,7 +75,10 @@ def serve(**overrides: Any) -> None:
 
     settings = _settings(overrides)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    configure_logging(settings)
+    try:
+        configure_logging(settings)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
