@@ -20,6 +20,8 @@
     page: null,
     selected: null,
     reportRoute: true, // false once the server says it has no report endpoint
+    listSeq: 0,
+    usageSeq: 0,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -122,13 +124,16 @@
     const q = new URLSearchParams({ order, limit });
     if (purpose) q.set("purpose", purpose);
     if (after) q.set("after", after);
+    // Filters can change while a listing is in flight: only the latest request may render.
+    const seq = ++state.listSeq;
     let page;
     try {
       page = await api("GET", `/files?${q}`);
     } catch (e) {
-      say(`Listing failed: ${e.message}`, true);
+      if (seq === state.listSeq) say(`Listing failed: ${e.message}`, true);
       return;
     }
+    if (seq !== state.listSeq) return;
     state.page = page;
     renderPage(page);
   }
@@ -334,9 +339,15 @@
     return xhrSend("POST", "/files", form, (loaded, total) => ui.progress((loaded / total) * file.size));
   }
 
+  function mimeType(file) {
+    // Browsers leave .jsonl untyped; OpenAI documents text/jsonl for it.
+    if (/\.jsonl$/i.test(file.name)) return "text/jsonl";
+    return file.type || "application/octet-stream";
+  }
+
   async function uploadChunked(file, purpose, expiry, ui) {
     const body = { filename: file.name, purpose, bytes: file.size,
-      mime_type: file.type || "application/octet-stream" };
+      mime_type: mimeType(file) };
     if (expiry) body.expires_after = expiry;
     const upload = await api("POST", "/uploads", body);
     const parts = [];
@@ -418,6 +429,7 @@
 
   // ---------------------------------------------------------------- usage
   async function loadUsage() {
+    const seq = ++state.usageSeq;
     const totals = new Map();
     let after = null;
     try {
@@ -438,7 +450,7 @@
       say(`Usage failed: ${e.message}`, true);
       return;
     }
-    renderUsage(totals);
+    if (seq === state.usageSeq) renderUsage(totals);
   }
 
   function renderUsage(totals) {
