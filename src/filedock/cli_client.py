@@ -80,7 +80,7 @@ def _handle_errors(fn: F) -> F:
                 err=True,
             )
             sys.exit(EXIT_API_ERROR)
-        except FiledockClientError as exc:
+        except (FiledockClientError, OSError) as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(EXIT_API_ERROR)
         except KeyboardInterrupt:
@@ -91,7 +91,10 @@ def _handle_errors(fn: F) -> F:
 
 
 def _client(base_url: str | None, api_key: str | None, **kwargs: Any) -> FilesClient:
-    return FilesClient(base_url, api_key, **kwargs)
+    try:
+        return FilesClient(base_url, api_key, **kwargs)
+    except ValueError as exc:  # out-of-range part size or parallelism
+        raise click.UsageError(str(exc)) from exc
 
 
 def _when(ts: int | None) -> str:

@@ -120,6 +120,8 @@ def test_errors_print_the_server_message_and_exit_non_zero(
     assert result.exit_code == 1 and "No such File object" in result.stderr
     result = _run(live_server, "get", "file-doesnotexist000000000", "-o", str(tmp_path / "n"))
     assert result.exit_code == 1 and not (tmp_path / "n").exists()
+    result = _run(live_server, "upload", str(src), "--purpose", "user_data", "--part-size", "65MiB")
+    assert result.exit_code == 2 and "part_size must be between" in result.stderr
 
 
 def test_report_command(live_server: ServerProcess, tmp_path: Path) -> None:
