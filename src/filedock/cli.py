@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 import click
 
 from filedock import __version__
+from filedock.cli_client import register_client_commands
 from filedock.components import Components
 from filedock.errors import FiledockError
+from filedock.logs import configure_logging
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
 
 T = TypeVar("T")
@@ -75,9 +77,10 @@ def serve(**overrides: Any) -> None:
 
     settings = _settings(overrides)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(settings)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
@@ -105,6 +108,8 @@ def serve(**overrides: Any) -> None:
         lifespan="on",
         access_log=settings.log_level.lower() == "debug",
         log_level=settings.log_level.lower(),
+        # JSON logs: let uvicorn's loggers propagate to our root handler instead of their own.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=30,
     )
 
@@ -167,6 +172,10 @@ def keys_revoke(key: str, **overrides: Any) -> None:
     """Revoke a key by id or prefix; effective on the next request."""
     record = _run(_settings(overrides), lambda c: c.keys.revoke(key))
     click.echo(f"revoked {record.id} ({record.prefix}...)")
+
+
+# Client commands (upload, ls, get, rm, info, report, wait) live in cli_client.py.
+register_client_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,9 @@ from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
 from filedock.web import files
+from filedock.web.dashboard import dashboard_routes
 from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
+from filedock.web.observability import install_observability
 from filedock.web.responses import JSONResponse, error_response
 
 log = logging.getLogger("filedock.web")
@@ -113,5 +115,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     )
     app.state.components = components
     app.add_middleware(AuthMiddleware, keys=lambda: components.keys)
+    # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
+    # on before RequestIdMiddleware so it runs inside it and sees the request id.
+    app.router.routes.extend(dashboard_routes())
+    install_observability(app, settings)
     app.add_middleware(RequestIdMiddleware)
     return app
