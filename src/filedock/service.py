@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os.path
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from filedock.blobs.base import BlobStore, BlobWriter
-from filedock.errors import FileNotFound, FileTooLarge, InvalidRequest
+from filedock.errors import FileNotFound, FileTooLarge, InvalidFileContent, InvalidRequest
 from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.processing import Processor, report_json
 from filedock.settings import Settings
+from filedock.validation import Report
 
 log = logging.getLogger("filedock.service")
 
@@ -123,10 +127,17 @@ class FileUpload:
 class FileService:
     """The operations of the Files API. Knows nothing of HTTP."""
 
-    def __init__(self, settings: Settings, blobs: BlobStore, metadata: MetadataStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        blobs: BlobStore,
+        metadata: MetadataStore,
+        processor: Processor | None = None,
+    ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.processor = processor or Processor(settings, blobs, metadata)
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -199,7 +210,26 @@ class FileService:
         sha256: str,
         expires_after: int | None,
     ) -> FileRecord:
-        """Insert the row for durable bytes; on failure the bytes are removed again."""
+        """Insert the row for durable bytes; on failure the bytes are removed again.
+
+        Files whose purpose needs content checks start in status `uploaded` and are checked in
+        the background; in strict mode (`reject_invalid`) they are checked first and invalid
+        content is refused (its bytes deleted).
+        """
+        status = "processed"
+        report: Report | None = None
+        if self.processor.needs_check(purpose):
+            if self.settings.reject_invalid:
+                try:
+                    report = await self.processor.validate_blob(purpose, filename, blob_key)
+                except BaseException:
+                    await self.blobs.delete(blob_key)
+                    raise
+                if not report.valid:
+                    await self.blobs.delete(blob_key)
+                    raise InvalidFileContent(report.status_details() or "", param="file")
+            else:
+                status = "uploaded"
         created_at = int(time.time())
         record = FileRecord(
             id=new_file_id(),
@@ -209,16 +239,21 @@ class FileService:
             bytes=size,
             created_at=created_at,
             expires_at=created_at + expires_after if expires_after is not None else None,
-            status="processed",
+            status=status,
             status_details=None,
             sha256=sha256,
             blob_key=blob_key,
         )
         try:
-            return await self.metadata.insert_file(record)
+            inserted = await self.metadata.insert_file(record)
+            if report is not None:
+                await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
         except BaseException:
             await self.blobs.delete(blob_key)
             raise
+        if status == "uploaded":
+            self.processor.kick()
+        return inserted
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
         record = await self.metadata.get_file(project_id, file_id, int(time.time()))
@@ -281,3 +316,24 @@ class FileService:
     def read_content(self, record: FileRecord, start: int, end: int) -> AsyncIterator[bytes]:
         """Stream bytes start..end (exclusive) of a file."""
         return self.blobs.read(record.blob_key, start, end)
+
+    async def retrieve_file_report(self, project_id: str, file_id: str) -> dict[str, Any]:
+        """The validation report of a file (documented extension: GET /v1/files/{id}/report).
+
+        `verdict` is `valid` or `invalid` once checked, `pending` while the file is `uploaded`,
+        and `unchecked` for purposes without content checks.
+        """
+        record = await self.retrieve_file(project_id, file_id)
+        stored = await self.metadata.get_file_report(record.id)
+        if stored is not None:
+            body: dict[str, Any] = json.loads(stored)
+        else:
+            body = Report(record.purpose).to_json()
+            body["verdict"] = "pending" if record.status == "uploaded" else "unchecked"
+        return {
+            "object": "file.report",
+            "file_id": record.id,
+            "filename": record.filename,
+            "status": record.status,
+            **{k: v for k, v in body.items() if k != "object"},
+        }

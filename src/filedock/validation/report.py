@@ -22,8 +22,9 @@ class Issue:
         return {"line": self.line, "path": self.path, "code": self.code, "message": self.message}
 
     def describe(self) -> str:
-        where = f"Line {self.line}: " if self.line is not None else ""
-        return f"{where}{self.message}"
+        if self.line is not None:
+            return f"Line {self.line}: {self.message}"
+        return self.message[:1].upper() + self.message[1:]
 
 
 @dataclass
