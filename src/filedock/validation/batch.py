@@ -67,6 +67,34 @@ class BatchValidator(JsonlValidator):
             self._ids.clear()  # the file is invalid anyway; keep memory bounded
         return self._tasks <= self.options.batch_max_tasks
 
+    def check_fast_many(self, records: list[Any], first_line: int) -> bool:
+        # Set operations over a whole chunk of lines instead of Python code per line.
+        n = len(records)
+        if self._tasks + n > self.options.batch_max_tasks:
+            return False
+        ids = [r.custom_id for r in records]
+        urls = {r.url for r in records}
+        models = {r.body.model for r in records}
+        if len(urls) != 1 or len(models) != 1 or {r.method for r in records} != {"POST"}:
+            return False
+        url, model = urls.pop(), models.pop()
+        if self._url is None and url not in ALLOWED_URLS:
+            return False
+        if (self._url is not None and url != self._url) or not isinstance(model, str | None):
+            return False
+        if (self._model_line and model != self._model) or not self._ids.isdisjoint(ids):
+            return False
+        unique = set(ids)
+        if len(unique) != n:
+            return False
+        self._ids |= unique
+        self._tasks += n
+        if self._url is None:
+            self._url, self._url_line = url, first_line
+        if not self._model_line:
+            self._model, self._model_line = model, first_line
+        return True
+
     def check_fast(self, record: Any, line: int) -> bool:
         r: _Line = record
         if (

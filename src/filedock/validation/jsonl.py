@@ -70,38 +70,48 @@ class JsonlValidator(Validator):
     def finish_checks(self) -> None:
         """Whole-file rules (counts, empty file)."""
 
+    def check_fast_many(self, records: list[Any], first_line: int) -> bool:
+        """Check a whole batch of typed records at once; False re-checks them one by one."""
+        return False
+
     # feeding -------------------------------------------------------------------------------
     def feed(self, chunk: bytes) -> None:
         self.bytes_seen += len(chunk)
-        data = self._pending + chunk if self._pending else bytes(chunk)
         if not self._started:
+            data = self._pending + chunk
             if len(data) < len(BOM) and BOM.startswith(data):
                 self._pending = data  # too short to tell yet
                 return
             self._started = True
+            self._pending = b""
             if data.startswith(BOM):
                 data = data[len(BOM) :]
                 self.report.warning(
                     "utf8_bom", "the file starts with a UTF-8 byte order mark; it was ignored", 1
                 )
-        cut = data.rfind(b"\n")
+            chunk = data
+        cut = chunk.rfind(b"\n")
         if cut < 0:
-            self._pending = data
+            if not self._skipping:
+                self._pending += chunk
             self._check_overflow()
             return
-        self._pending = data[cut + 1 :]
-        region = data[:cut]
-        if self._skipping:
-            # The rest of an over-long line ends at the first newline.
-            first = region.find(b"\n")
-            self._skipping = False
-            self.lines += 1
-            if first < 0:
-                self.after_region()
-                self._check_overflow()
-                return
-            region = region[first + 1 :]
-        self._region(region)
+        # Lines are handed on as slices of `chunk` (no copies of the bulk of the data); only the
+        # line straddling the previous chunk is joined.
+        begin = 0
+        if self._pending or self._skipping:
+            first = chunk.find(b"\n")
+            if self._skipping:
+                self._skipping = False
+                self.lines += 1
+            else:
+                joined = self._pending + chunk[:first]
+                self._region(joined, 0, len(joined))
+            self._pending = b""
+            begin = first + 1
+        if begin <= cut:
+            self._region(chunk, begin, cut)
+        self._pending = chunk[cut + 1 :]
         self.after_region()
         self._check_overflow()
 
@@ -117,28 +127,34 @@ class JsonlValidator(Validator):
             self._skipping = True
             self._pending = b""
 
-    def _region(self, region: bytes) -> None:
-        """Lines `self.lines + 1 ...`: `region` holds them without the final newline."""
-        count = region.count(b"\n") + 1
+    def _region(self, buf: bytes, start: int, end: int) -> None:
+        """Lines `self.lines + 1 ...` held in `buf[start:end]` (without the final newline)."""
+        count = buf.count(b"\n", start, end) + 1
         base = self.lines
         decoder = self.fast_decoder()
+        view = memoryview(buf)[start:end]
         if decoder is not None:
             try:
-                records = decoder.decode_lines(region)
+                records = decoder.decode_lines(view)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 records = None
+            # decode_lines skips blank lines: a count mismatch sends the lines to the slow path.
             if records is not None and len(records) == count:
+                if self.check_fast_many(records, base + 1):
+                    self.records += count
+                    self.lines += count
+                    return
                 split: list[bytes] | None = None
                 for i, record in enumerate(records):
                     if self.check_fast(record, base + i + 1):
                         self.records += 1
                         continue
                     if split is None:
-                        split = region.split(b"\n")
+                        split = bytes(view).split(b"\n")
                     self._slow_line(split[i], base + i + 1)
                 self.lines += count
                 return
-        for i, raw in enumerate(region.split(b"\n")):
+        for i, raw in enumerate(bytes(view).split(b"\n")):
             self._line(raw, base + i + 1, decoder)
         self.lines += count
 
@@ -205,7 +221,7 @@ class JsonlValidator(Validator):
                     "utf8_bom", "the file starts with a UTF-8 byte order mark; it was ignored", 1
                 )
             self._started = True
-            self._region(pending)
+            self._region(pending, 0, len(pending))
             self.after_region()
         elif self._skipping:
             self.lines += 1
