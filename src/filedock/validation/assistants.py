@@ -160,7 +160,9 @@ class AssistantsValidator(Validator):
             from pypdf import PdfReader
 
             for page in PdfReader(source).pages:
-                yield page.extract_text() + "\n"
+                text = page.extract_text()
+                if text:
+                    yield text + "\n"
         elif self.extension == ".docx":
             import docx
 
