@@ -161,7 +161,7 @@ def keys_revoke(key: str, **overrides: Any) -> None:
 
 
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
-VALIDATE_CHUNK = 4 * 1024 * 1024
+VALIDATE_CHUNK = 1024 * 1024
 
 
 @main.command()

@@ -27,8 +27,9 @@ from filedock.validation import CHECKED_PURPOSES, Report, ValidationOptions, val
 
 log = logging.getLogger("filedock.processing")
 
-# Chunks are gathered to about this size before a hand-off to a worker thread.
-FEED_BYTES = 4 * 1024 * 1024
+# Chunks are gathered to about this size before a hand-off to a worker thread (about 1 MiB
+# measured faster than 4 MiB: the chunk stays in the CPU cache while it is split and parsed).
+FEED_BYTES = 1024 * 1024
 
 
 def validation_options(settings: Settings) -> ValidationOptions:

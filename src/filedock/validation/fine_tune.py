@@ -194,6 +194,28 @@ class FineTuneValidator(JsonlValidator):
             return self._legacy_decoder
         return None
 
+    def check_fast_many(self, records: list[Any], first_line: int) -> bool:
+        # The common case, a chunk of valid chat examples, in one tight loop.
+        if self.format not in (None, CHAT) or records[0].__class__ is not _Chat:
+            return False
+        assistant = _Assistant
+        for r in records:
+            has_assistant = False
+            for m in r.messages:
+                if m.__class__ is assistant:
+                    if m.content is None and not m.tool_calls and not m.function_call:
+                        return False
+                    has_assistant = True
+            if not has_assistant:
+                return False
+        self.report.format = CHAT
+        if self.options.count_tokens:
+            self._queue.extend(
+                (first_line + i, _chat_text(r.messages), len(r.messages))
+                for i, r in enumerate(records)
+            )
+        return True
+
     def check_fast(self, record: Any, line: int) -> bool:
         if isinstance(record, _Legacy):
             if self.options.count_tokens:
