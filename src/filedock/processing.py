@@ -19,7 +19,7 @@ from typing import Any
 import anyio.to_thread
 
 from filedock.blobs.base import BlobStore
-from filedock.errors import MetadataError, StorageError
+from filedock.errors import BlobNotFound, MetadataError, StorageError
 from filedock.metadata.base import MetadataStore
 from filedock.models import FileRecord
 from filedock.settings import Settings
@@ -127,6 +127,10 @@ class Processor:
                 await asyncio.sleep(self.settings.processing_delay_seconds)
             try:
                 report = await self.validate_blob(record.purpose, record.filename, record.blob_key)
+            except BlobNotFound:
+                # Deleted meanwhile (then finishing below does nothing) or lost: not retryable.
+                report = Report(record.purpose)
+                report.error("missing_bytes", "the file's stored bytes are missing")
             except (StorageError, MetadataError) as exc:
                 # Perhaps passing (disk, network): give the file back to be retried later.
                 log.warning("processing %s failed, will retry: %s", record.id, exc)
