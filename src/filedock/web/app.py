@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -40,6 +40,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = InvalidRequest(str(exc.detail))
     return error_response(error)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client hung up mid-request (an interrupted upload): nothing was kept, nobody to answer.
+    log.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -84,6 +90,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         exception_handlers={
             FiledockError: _filedock_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _unexpected_error,
         },
         lifespan=lifespan,

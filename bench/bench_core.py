@@ -1,0 +1,236 @@
+"""Core benchmark (issue 2): upload throughput against a floor, memory, and metadata latency.
+
+In one run:
+1. starts `filedock serve` and, on the same ASGI server (uvicorn + httptools + uvloop), a minimal
+   streaming sink (bench/floor_sink.py: multipart parse + disk write, nothing else);
+2. uploads the same 512 MiB file with curl to each, interleaved (one warm-up each discarded, then
+   --runs runs each), and prints median MB/s, the ratio filedock/floor and filedock's VmHWM growth;
+3. stores 10,000 small files, then prints retrieve and list?limit=100 p50/p99 with one keep-alive
+   client, and retrieve req/s with 16 concurrent connections (wrk when installed, else a Python
+   load generator, which competes with the server for the 2 cores and so understates it).
+
+Usage: python bench/bench_core.py [--size-mib 512] [--runs 5] [--files 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import TEST_KEY, free_port, make_server  # noqa: E402
+
+AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
+
+
+def vm_hwm_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM")
+
+
+def curl_upload(url: str, path: Path, headers: dict[str, str]) -> float:
+    """One upload with curl; returns MB/s (10^6 bytes per second) of the whole request."""
+    args = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}", url]
+    for k, v in headers.items():
+        args += ["-H", f"{k}: {v}"]
+    args += ["-F", f"file=@{path}", "-F", "purpose=user_data"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout.split()
+    if out[0] != "200":
+        raise RuntimeError(f"upload failed with HTTP {out[0]}")
+    return path.stat().st_size / float(out[1]) / 1e6
+
+
+def start_floor(port: int, sink_dir: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, FLOOR_SINK_DIR=str(sink_dir), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.floor_sink:app",
+            "--port",
+            str(port),
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("floor sink did not start")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _rounded(values: list[float]) -> list[int]:
+    return [round(v) for v in values]
+
+
+def _latency(times: list[float]) -> str:
+    return f"p50 {percentile(times, 0.5):.3f} ms  p99 {percentile(times, 0.99):.3f} ms"
+
+
+def timed_requests(url: str, n: int) -> list[float]:
+    times = []
+    with httpx.Client(headers=AUTH) as client:
+        for _ in range(50):
+            client.get(url)
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r = client.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200, r.text
+    return times
+
+
+def load_16(url: str, seconds: float) -> tuple[float, str]:
+    if shutil.which("wrk"):
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t2",
+                "-c16",
+                f"-d{int(seconds)}s",
+                "-H",
+                f"Authorization: Bearer {TEST_KEY}",
+                url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        for line in out.splitlines():
+            if line.startswith("Requests/sec:"):
+                non2xx = [ln for ln in out.splitlines() if "Non-2xx" in ln]
+                if non2xx:
+                    raise RuntimeError(out)
+                return float(line.split()[1]), "wrk -t2 -c16"
+        raise RuntimeError(out)
+    count = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker() -> None:
+        nonlocal count
+        with httpx.Client(headers=AUTH) as client:
+            while time.monotonic() < deadline:
+                client.get(url).raise_for_status()
+                with lock:
+                    count += 1
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        for f in [pool.submit(worker) for _ in range(16)]:
+            f.result()
+    return count / seconds, "python threads (understates: shares the 2 cores)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--files", type=int, default=10000)
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="filedock-bench-"))
+    big = work / "big.bin"
+    with big.open("wb") as f:
+        for _ in range(args.size_mib):
+            f.write(os.urandom(1024 * 1024))
+    server = make_server(
+        work / "data", env={"FILEDOCK_MAX_FILE_BYTES": str((args.size_mib + 1) * 1024 * 1024)}
+    ).start()
+    floor_port = free_port()
+    floor = start_floor(floor_port, work)
+    try:
+        print(f"# upload {args.size_mib} MiB with curl, {args.runs} runs each (+1 warm-up)")
+        hwm_before = vm_hwm_kib(server.pid)
+        fd_rates: list[float] = []
+        floor_rates: list[float] = []
+        ids: list[str] = []
+        for run in range(args.runs + 1):
+            f_rate = curl_upload(f"http://127.0.0.1:{floor_port}/", big, {})
+            d_rate = curl_upload(server.base_url + "/files", big, AUTH)
+            if run:
+                floor_rates.append(f_rate)
+                fd_rates.append(d_rate)
+            # keep the disk from filling with copies
+            listing = httpx.get(server.base_url + "/files", headers=AUTH).json()["data"]
+            for item in listing:
+                httpx.delete(server.base_url + f"/files/{item['id']}", headers=AUTH)
+        hwm_after = vm_hwm_kib(server.pid)
+        floor_mb, fd_mb = statistics.median(floor_rates), statistics.median(fd_rates)
+        print(f"floor (parse + write)   median {floor_mb:8.1f} MB/s  runs {_rounded(floor_rates)}")
+        print(f"filedock POST /v1/files median {fd_mb:8.1f} MB/s  runs {_rounded(fd_rates)}")
+        print(f"ratio filedock/floor    {fd_mb / floor_mb:.3f}   (target >= 0.9)")
+        growth = (hwm_after - hwm_before) / 1024
+        print(
+            f"filedock VmHWM growth   {growth:.1f} MiB ({hwm_before / 1024:.1f} -> "
+            f"{hwm_after / 1024:.1f} MiB)   (target <= 16 MiB)"
+        )
+
+        print(f"# storing {args.files} small files")
+        t0 = time.perf_counter()
+
+        def upload_some(n: int) -> list[str]:
+            out = []
+            with httpx.Client(headers=AUTH, base_url=server.base_url) as c:
+                for i in range(n):
+                    r = c.post(
+                        "/files",
+                        files={"file": (f"f{i}.txt", b"hello %d" % i)},
+                        data={"purpose": "user_data"},
+                    )
+                    r.raise_for_status()
+                    out.append(r.json()["id"])
+            return out
+
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            chunks = [args.files // 8 + (1 if i < args.files % 8 else 0) for i in range(8)]
+            for f in [pool.submit(upload_some, n) for n in chunks]:
+                ids.extend(f.result())
+        print(f"stored {len(ids)} files in {time.perf_counter() - t0:.1f} s")
+        target = ids[len(ids) // 2]
+        retrieve = timed_requests(server.base_url + f"/files/{target}", args.requests)
+        listing = timed_requests(server.base_url + "/files?limit=100", args.requests)
+        print(f"retrieve       {_latency(retrieve)}   (target p50 <= 1 ms)")
+        print(f"list?limit=100 {_latency(listing)}   (target p50 <= 2 ms)")
+        rps, tool = load_16(server.base_url + f"/files/{target}", 10)
+        print(f"retrieve with 16 concurrent clients: {rps:.0f} req/s ({tool})   (target >= 2000)")
+    finally:
+        floor.terminate()
+        floor.wait()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
