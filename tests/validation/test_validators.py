@@ -107,3 +107,9 @@ def test_errors_are_capped_but_counted() -> None:
     report = validate("evals", "e.jsonl", [data], ValidationOptions(max_issues=5))
     assert len(report.errors) == 5 and report.error_count == 50
     assert Report.from_json(report.to_json()).to_json() == report.to_json()
+
+
+def test_deeply_nested_json_is_a_line_error_not_a_crash() -> None:
+    deep = b'{"item":' * 100_000 + b"1" + b"}" * 100_000
+    report = validate("evals", "e.jsonl", [deep + b'\n{"item": {}}\n'])
+    assert [(e.line, e.code) for e in report.errors] == [(1, "invalid_json_line")]

@@ -136,7 +136,12 @@ class JsonlValidator(Validator):
         if decoder is not None:
             try:
                 records = decoder.decode_lines(view)
-            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            except (
+                msgspec.DecodeError,
+                msgspec.ValidationError,
+                UnicodeDecodeError,
+                RecursionError,
+            ):
                 records = None
             # decode_lines skips blank lines: a count mismatch sends the lines to the slow path.
             if records is not None and len(records) == count:
@@ -162,7 +167,12 @@ class JsonlValidator(Validator):
         if decoder is not None and raw.strip():
             try:
                 record = decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            except (
+                msgspec.DecodeError,
+                msgspec.ValidationError,
+                UnicodeDecodeError,
+                RecursionError,
+            ):
                 pass
             else:
                 if self.check_fast(record, line):
