@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from filedock.blobs.base import BlobStore, BlobWriter
-from filedock.errors import FileNotFound, FileTooLarge, InvalidFileContent, InvalidRequest
+from filedock.errors import (
+    FileNotFound,
+    FileTooLarge,
+    InvalidFileContent,
+    InvalidRequest,
+    MetadataError,
+)
 from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
@@ -246,11 +252,15 @@ class FileService:
         )
         try:
             inserted = await self.metadata.insert_file(record)
-            if report is not None:
-                await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
         except BaseException:
             await self.blobs.delete(blob_key)
             raise
+        if report is not None:
+            try:
+                await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
+            except MetadataError:
+                # The file itself is stored and valid; only its report page will be missing.
+                log.warning("could not store the validation report of %s", inserted.id)
         if status == "uploaded":
             self.processor.kick()
         return inserted
