@@ -12,6 +12,9 @@ from filedock.blobs.local import LocalBlobStore
 from filedock.keys import ApiKeys
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.sqlite import store_for_url
+from filedock.projects import ProjectService
+from filedock.quotas import QuotaService
+from filedock.ratelimit import RateLimiter
 from filedock.service import FileService
 from filedock.settings import Settings
 from filedock.sweeper import Sweeper
@@ -37,19 +40,26 @@ class Components:
     files: FileService
     keys: ApiKeys
     sweeper: Sweeper
+    projects: ProjectService
+    quotas: QuotaService
+    limiter: RateLimiter
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Components:
         blobs = blob_store_for(settings)
         metadata = metadata_store_for(settings)
+        files = FileService(settings, blobs, metadata)
         return cls(
             settings=settings,
             blobs=blobs,
             metadata=metadata,
-            files=FileService(settings, blobs, metadata),
+            files=files,
             keys=ApiKeys(metadata, settings.api_key),
             sweeper=Sweeper(settings, blobs, metadata),
+            projects=ProjectService(settings, metadata),
+            quotas=files.quotas,
+            limiter=RateLimiter(),
         )
 
     async def open(self) -> None:

@@ -8,11 +8,13 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from filedock import audit
 from filedock.blobs.base import BlobStore, BlobWriter
 from filedock.errors import FileNotFound, FileTooLarge, InvalidRequest
 from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.quotas import Held, QuotaService
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.service")
@@ -46,6 +48,12 @@ class FileUpload:
     filename: str | None = None
     _writer: BlobWriter | None = None
     _done: bool = False
+    _held: Held | None = None
+
+    async def reserve(self, declared_bytes: int | None) -> None:
+        """Hold quota for the body before reading it: its Content-Length, or nothing yet
+        (chunked bodies then reserve in blocks as bytes arrive). Raises StorageQuotaExceeded."""
+        self._held = await self.service.quotas.reserve(self.project_id, declared_bytes or 0)
 
     def add_field(self, name: str, value: str) -> None:
         if name not in FORM_FIELDS:
@@ -83,7 +91,18 @@ class FileUpload:
         assert self._writer is not None
         if self._writer.size + len(data) > self.size_limit():
             raise self.service.too_large(self.fields.get("purpose"))
+        await self._hold(self._writer.size + len(data))
         await self._writer.write(data)
+
+    async def _hold(self, needed: int) -> None:
+        # Quota is held before the bytes are written, so stored + held never exceeds it.
+        quotas = self.service.quotas
+        if self._held is None:
+            self._held = await quotas.reserve(self.project_id, 0)
+        if needed > self._held.bytes:
+            await quotas.grow(self._held, needed, limit=self.size_limit())
+        else:
+            await quotas.renew_if_due(self._held)
 
     def size_limit(self) -> int:
         return self.service.size_limit(self.fields.get("purpose"))
@@ -110,14 +129,31 @@ class FileUpload:
             await self.abort()
             raise
         self._done = True
-        return await self.service.publish_file(
-            self.project_id, purpose, filename, info.key, info.size, info.sha256, expires_after
-        )
+        quotas = self.service.quotas
+        try:
+            if self._held is None:
+                self._held = await quotas.reserve(self.project_id, info.size)
+            else:
+                await quotas.settle(self._held, info.size)
+        except BaseException:
+            await self.service.blobs.delete(info.key)
+            await self.abort()
+            raise
+        try:
+            return await self.service.publish_file(
+                self.project_id, purpose, filename, info.key, info.size, info.sha256, expires_after
+            )
+        finally:
+            # The row (if any) now counts the bytes through the files table.
+            await quotas.release(self._held)
+            self._held = None
 
     async def abort(self) -> None:
         if self._writer is not None and not self._done:
             self._done = True
             await self._writer.abort()
+        await self.service.quotas.release(self._held)
+        self._held = None
 
 
 class FileService:
@@ -127,6 +163,7 @@ class FileService:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.quotas = QuotaService(settings, metadata)
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -215,10 +252,14 @@ class FileService:
             blob_key=blob_key,
         )
         try:
-            return await self.metadata.insert_file(record)
+            inserted = await self.metadata.insert_file(record)
         except BaseException:
             await self.blobs.delete(blob_key)
             raise
+        audit.record(
+            "file.created", project_id=project_id, file_id=inserted.id, purpose=purpose, bytes=size
+        )
+        return inserted
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
         record = await self.metadata.get_file(project_id, file_id, int(time.time()))
@@ -267,6 +308,7 @@ class FileService:
         if record is None:
             raise FileNotFound(file_id)
         await self.blobs.delete(record.blob_key)
+        audit.record("file.deleted", project_id=project_id, file_id=file_id, bytes=record.bytes)
         return record
 
     async def download_file(self, project_id: str, file_id: str) -> FileRecord:

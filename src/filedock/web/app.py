@@ -15,7 +15,8 @@ from starlette.routing import Route
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
-from filedock.web import files
+from filedock.web import admin, files
+from filedock.web.guard import GuardMiddleware
 from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
 from filedock.web.responses import JSONResponse, error_response
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app = Starlette(
         routes=[
             *files.routes,
+            *admin.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
@@ -89,6 +91,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.state.components = components
+    app.add_middleware(
+        GuardMiddleware, limiter=lambda: components.limiter, projects=lambda: components.projects
+    )
     app.add_middleware(AuthMiddleware, keys=lambda: components.keys)
     app.add_middleware(RequestIdMiddleware)
     return app
