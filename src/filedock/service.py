@@ -141,10 +141,17 @@ class FileUpload:
             raise
         try:
             return await self.service.publish_file(
-                self.project_id, purpose, filename, info.key, info.size, info.sha256, expires_after
+                self.project_id,
+                purpose,
+                filename,
+                info.key,
+                info.size,
+                info.sha256,
+                expires_after,
+                held=self._held,
             )
         finally:
-            # The row (if any) now counts the bytes through the files table.
+            # On success the row's insert already dropped the hold; this is for failures.
             await quotas.release(self._held)
             self._held = None
 
@@ -235,8 +242,15 @@ class FileService:
         size: int,
         sha256: str,
         expires_after: int | None,
+        *,
+        held: Held | None = None,
     ) -> FileRecord:
-        """Insert the row for durable bytes; on failure the bytes are removed again."""
+        """Insert the row for durable bytes; on failure the bytes are removed again.
+
+        With `held` (a quota reservation settled to `size`), the row's insert also drops the
+        reservation, atomically; StorageQuotaExceeded if the hold was lost and the file no longer
+        fits.
+        """
         created_at = int(time.time())
         record = FileRecord(
             id=new_file_id(),
@@ -252,7 +266,15 @@ class FileService:
             blob_key=blob_key,
         )
         try:
-            inserted = await self.metadata.insert_file(record)
+            if held is None:
+                inserted = await self.metadata.insert_file(record)
+            else:
+                settled = await self.metadata.insert_file_settling(
+                    record, held.id, self.settings.storage_quota_bytes
+                )
+                if settled is None:
+                    raise await self.quotas.exceeded(project_id)
+                inserted = settled
         except BaseException:
             await self.blobs.delete(blob_key)
             raise

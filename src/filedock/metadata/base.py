@@ -143,6 +143,14 @@ class MetadataStore(abc.ABC):
         """Set a reservation's size (growing only if it fits) and extend its lease."""
 
     @abc.abstractmethod
+    async def insert_file_settling(
+        self, record: FileRecord, reservation_id: str, default_quota: int
+    ) -> FileRecord | None:
+        """Insert a file row and drop its reservation in one transaction, so its bytes move from
+        reserved to used without ever counting twice. If the reservation is gone, insert only if
+        the file still fits; None (nothing inserted) if it does not."""
+
+    @abc.abstractmethod
     async def release_reservation(self, reservation_id: str) -> bool:
         """Drop a reservation and give its bytes back; False if it was already gone."""
 

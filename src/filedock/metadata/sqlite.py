@@ -457,6 +457,60 @@ class SqliteMetadataStore(MetadataStore):
 
         return await self._run(lambda c: self._transaction(c, lambda: resize(c)))
 
+    async def insert_file_settling(
+        self, record: FileRecord, reservation_id: str, default_quota: int
+    ) -> FileRecord | None:
+        class _NoRoom(Exception):
+            pass
+
+        def settle(c: sqlite3.Connection) -> FileRecord:
+            cur = c.execute(
+                "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
+                "expires_at, status, status_details, sha256, blob_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.project_id,
+                    record.purpose,
+                    record.filename,
+                    record.bytes,
+                    record.created_at,
+                    record.expires_at,
+                    record.status,
+                    record.status_details,
+                    record.sha256,
+                    record.blob_key,
+                ),
+            )
+            seq = cur.lastrowid
+            assert seq is not None
+            held = c.execute(
+                "DELETE FROM quota_reservations WHERE id = ? RETURNING bytes", (reservation_id,)
+            ).fetchone()
+            # The insert trigger already added the bytes to used_bytes; the check is on the
+            # counters as they will be once the hold is dropped.
+            freed = held[0] if held else 0
+            fits = c.execute(
+                f"UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ? AND {FITS}",
+                (freed, record.project_id, -freed, default_quota),
+            ).rowcount
+            if fits != 1 and held is None:
+                raise _NoRoom
+            if fits != 1:  # over only through a lowered quota: the hold was taken, keep the file
+                c.execute(
+                    "UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ?",
+                    (held[0], record.project_id),
+                )
+            return FileRecord(**{**record.__dict__, "seq": seq})
+
+        def run(c: sqlite3.Connection) -> FileRecord | None:
+            try:
+                return self._transaction(c, lambda: settle(c))
+            except _NoRoom:
+                return None
+
+        return await self._run(run)
+
     async def release_reservation(self, reservation_id: str) -> bool:
         def release(c: sqlite3.Connection) -> bool:
             row = c.execute(
