@@ -84,7 +84,8 @@ def serve(**overrides: Any) -> None:
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
-            "Created the first API key (shown only this once; store it now):\n"
+            "Created the first API key, an admin key of the default project "
+            "(shown only this once; store it now):\n"
             f"  {secret}\n"
             "Use it as OPENAI_API_KEY, with OPENAI_BASE_URL="
             f"http://{settings.host}:{settings.port}/v1",

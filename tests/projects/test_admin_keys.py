@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from filedock.keys import ApiKeys
 from filedock.metadata.sqlite import SqliteMetadataStore
+from tests.helpers import make_server
 from tests.projects.conftest import make_tenant, upload
 
 ADMIN_ROUTES = [
@@ -176,3 +178,18 @@ async def test_bootstrap_key_is_an_admin_key_of_the_default_project(tmp_path: Pa
         assert (await configured.authenticate("Bearer sk-configured-0123456789")).is_admin
     finally:
         await store.close()
+
+
+@pytest.mark.live
+def test_first_serve_prints_an_admin_key_that_administers_over_http(tmp_path: Path) -> None:
+    server = make_server(tmp_path / "data", api_key="").start()
+    try:
+        printed = [w for w in server.log().split() if w.startswith("sk-fd-")]
+        assert len(printed) == 1, server.log()
+        headers = {"Authorization": f"Bearer {printed[0]}"}
+        made = httpx.post(
+            server.base_url + "/organization/projects", json={"name": "first"}, headers=headers
+        )
+        assert made.status_code == 200, made.text
+    finally:
+        server.stop()
