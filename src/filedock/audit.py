@@ -11,17 +11,15 @@ import json
 import logging
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.audit")
 
 
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: `via` is http, cli or sweeper."""
+class Actor(NamedTuple):
+    """Who is acting: `via` is http, cli or sweeper (a tuple: made on every request, cheaply)."""
 
     via: str
     request_id: str | None = None

@@ -11,17 +11,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     updated: float
     limit: int
 
 
-@dataclass(frozen=True)
-class Allowance:
+class Allowance(NamedTuple):
     """One bucket's state after a decision, for the `x-ratelimit-*` headers."""
 
     limit: int
@@ -30,8 +30,7 @@ class Allowance:
     retry_after: float  # until one token is available (0 when one is)
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     requests: Allowance | None
     uploads: Allowance | None
@@ -79,17 +78,24 @@ class RateLimiter:
     def take(self, key: str, requests_per_minute: int, uploads_per_minute: int | None) -> Decision:
         """Take one request (and one upload when `uploads_per_minute` is given) if both allow."""
         now = self._clock()
-        buckets: dict[str, _Bucket] = {}
-        if requests_per_minute > 0:
-            buckets["requests"] = self._refilled(key, "requests", requests_per_minute, now)
-        if uploads_per_minute:
-            buckets["uploads"] = self._refilled(key, "uploads", uploads_per_minute, now)
-        denied_by = next((kind for kind, b in buckets.items() if b.tokens < 1), None)
-        if denied_by is None:
-            for bucket in buckets.values():
-                bucket.tokens -= 1
-        requests = buckets.get("requests")
-        uploads = buckets.get("uploads")
+        requests = (
+            self._refilled(key, "requests", requests_per_minute, now)
+            if requests_per_minute > 0
+            else None
+        )
+        uploads = (
+            self._refilled(key, "uploads", uploads_per_minute, now) if uploads_per_minute else None
+        )
+        denied_by = None
+        if requests is not None and requests.tokens < 1:
+            denied_by = "requests"
+        elif uploads is not None and uploads.tokens < 1:
+            denied_by = "uploads"
+        else:
+            if requests is not None:
+                requests.tokens -= 1
+            if uploads is not None:
+                uploads.tokens -= 1
         return Decision(
             allowed=denied_by is None,
             requests=self._allowance(requests) if requests else None,

@@ -93,6 +93,8 @@ def test_lists_show_only_own_files_with_every_filter(
     a, b, c = tenants
     a_ids = {upload(client, a, b'{"a": 1}\n', purpose)["id"] for purpose in UPLOAD_PURPOSES[:3]}
     b_id = upload(client, b, b'{"b": 1}\n', "batch")["id"]
+    own_list = client.get("/v1/files", headers=a.headers).json()["data"]
+    assert {f["id"] for f in own_list} == a_ids  # B's upload went to B only
     for query in LIST_QUERIES:
         for tenant, own in ((b, {b_id}), (c, set())):
             listed = client.get("/v1/files", params=query, headers=tenant.headers)

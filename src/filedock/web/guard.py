@@ -17,16 +17,20 @@ from filedock.web.responses import error_response
 UPLOAD_PATHS = ("/v1/files", "/v1/uploads")
 
 
+_NAMES = {
+    kind: tuple(f"x-ratelimit-{what}-{kind}".encode() for what in ("limit", "remaining", "reset"))
+    for kind in ("requests", "uploads")
+}
+
+
 def _headers(kind: str, allowance: Allowance | None) -> list[tuple[bytes, bytes]]:
     if allowance is None:
         return []
+    limit, remaining, reset = _NAMES[kind]
     return [
-        (f"x-ratelimit-limit-{kind}".encode(), str(allowance.limit).encode()),
-        (f"x-ratelimit-remaining-{kind}".encode(), str(allowance.remaining).encode()),
-        (
-            f"x-ratelimit-reset-{kind}".encode(),
-            format_duration(allowance.reset_seconds).encode(),
-        ),
+        (limit, b"%d" % allowance.limit),
+        (remaining, b"%d" % allowance.remaining),
+        (reset, format_duration(allowance.reset_seconds).encode()),
     ]
 
 
