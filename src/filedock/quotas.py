@@ -2,11 +2,14 @@
 
 The life of a reservation (POST /files and the Uploads API use it the same way):
 
-    reservation = await quotas.reserve(project_id, declared_bytes)   # before reading the body
-    await quotas.grow(reservation, more)        # chunked bodies: in blocks as bytes arrive
-    await quotas.settle(reservation, size)      # before inserting the file row: exact size
-    ... insert the file row (its bytes now count through the files table) ...
-    await quotas.release(reservation)           # after the row exists, or on any failure
+    held = await quotas.reserve(project_id, declared_bytes)   # before reading the body
+    await quotas.grow(held, needed)             # chunked bodies: in blocks as bytes arrive
+    await files.publish_file(..., held=held)    # settles: inserts the row and drops the hold
+                                                # in one transaction (real size -> used)
+    await quotas.release(held)                  # on any failure, cancel or expiry
+
+`settle(held, size)` shrinks a hold to the real size early, for a caller that keeps it a while
+before publishing (e.g. an Upload between its last part and `complete`).
 
 A reservation is a row with a lease (`expires_at`); `grow`/`settle`/`renew` extend it. Rows of a
 crashed server outlive nobody: the sweeper releases every lease that ran out.
@@ -124,7 +127,7 @@ class QuotaService:
             await self.renew(held)
 
     async def settle(self, held: Held, actual_bytes: int) -> None:
-        """At completion, before the file row is inserted: hold exactly the real size."""
+        """Shrink (or grow) the hold to exactly the real size, e.g. once all parts are in."""
         await self.resize(held, actual_bytes)
 
     async def release(self, held: Held | None) -> None:

@@ -129,17 +129,10 @@ class FileUpload:
             await self.abort()
             raise
         self._done = True
-        quotas = self.service.quotas
+        held, self._held = self._held, None
         try:
-            if self._held is None:
-                self._held = await quotas.reserve(self.project_id, info.size)
-            else:
-                await quotas.settle(self._held, info.size)
-        except BaseException:
-            await self.service.blobs.delete(info.key)
-            await self.abort()
-            raise
-        try:
+            # The row's insert settles the hold: the real size moves to "used", the rest is
+            # freed, in one transaction.
             return await self.service.publish_file(
                 self.project_id,
                 purpose,
@@ -148,12 +141,11 @@ class FileUpload:
                 info.size,
                 info.sha256,
                 expires_after,
-                held=self._held,
+                held=held,
             )
-        finally:
-            # On success the row's insert already dropped the hold; this is for failures.
-            await quotas.release(self._held)
-            self._held = None
+        except BaseException:
+            await self.service.quotas.release(held)
+            raise
 
     async def abort(self) -> None:
         if self._writer is not None and not self._done:
@@ -247,9 +239,9 @@ class FileService:
     ) -> FileRecord:
         """Insert the row for durable bytes; on failure the bytes are removed again.
 
-        With `held` (a quota reservation settled to `size`), the row's insert also drops the
-        reservation, atomically; StorageQuotaExceeded if the hold was lost and the file no longer
-        fits.
+        With `held` (a quota reservation of at least `size` bytes), the row's insert also drops
+        the reservation, atomically; StorageQuotaExceeded if the hold was lost (its lease ran
+        out) and the file no longer fits.
         """
         created_at = int(time.time())
         record = FileRecord(
