@@ -309,7 +309,7 @@ def projects_show(project_id: str, **overrides: Any) -> None:
 @click.argument("quota")
 @_db_options
 def projects_set_quota(project_id: str, quota: str, **overrides: Any) -> None:
-    """Set a project's storage quota (e.g. 500GB, 1TiB, or `default`)."""
+    """Set a project's storage quota: a size like 500GB or 1TiB, or `default`."""
     storage = _quota(quota)
 
     async def work(c: Components) -> str:
