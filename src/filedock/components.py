@@ -13,6 +13,9 @@ from filedock.keys import ApiKeys
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.sqlite import store_for_url
 from filedock.processing import Processor
+from filedock.projects import ProjectService
+from filedock.quotas import QuotaService
+from filedock.ratelimit import RateLimiter
 from filedock.service import FileService
 from filedock.settings import Settings
 from filedock.sweeper import Sweeper
@@ -39,6 +42,10 @@ class Components:
     keys: ApiKeys
     sweeper: Sweeper
     processor: Processor
+
+    projects: ProjectService
+    quotas: QuotaService
+    limiter: RateLimiter
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -46,14 +53,18 @@ class Components:
         blobs = blob_store_for(settings)
         metadata = metadata_store_for(settings)
         processor = Processor(settings, blobs, metadata)
+        files = FileService(settings, blobs, metadata, processor)
         return cls(
             settings=settings,
             blobs=blobs,
             metadata=metadata,
             processor=processor,
-            files=FileService(settings, blobs, metadata, processor),
+            files=files,
             keys=ApiKeys(metadata, settings.api_key),
             sweeper=Sweeper(settings, blobs, metadata),
+            projects=ProjectService(settings, metadata),
+            quotas=files.quotas,
+            limiter=RateLimiter(),
         )
 
     async def open(self) -> None:
