@@ -57,6 +57,8 @@ def _run(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except FiledockError as exc:
         raise click.ClickException(exc.message) from exc
+    except SettingsError as exc:  # a backend URL that names no usable backend
+        raise click.UsageError(str(exc)) from exc
 
 
 @click.group()

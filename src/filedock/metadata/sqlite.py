@@ -271,9 +271,7 @@ class SqliteMetadataStore(MetadataStore):
 
 
 def store_for_url(url: str) -> MetadataStore:
-    """The metadata store for a database URL."""
-    if url.startswith("sqlite:///"):
-        return SqliteMetadataStore(url)
-    raise ValueError(
-        f"FILEDOCK_DATABASE_URL: unsupported database URL {url!r} (use sqlite:///path)"
-    )
+    """Kept for existing imports; the factory now lives in filedock.metadata.factory."""
+    from filedock.metadata.factory import store_for_url as pick
+
+    return pick(url)
