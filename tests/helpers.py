@@ -65,6 +65,7 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        log.close()  # the child has its own copy; ours would leak (ResourceWarning -> error)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
