@@ -32,7 +32,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import TEST_KEY, make_server  # noqa: E402
+from tests.helpers import TEST_KEY, ServerProcess, make_server  # noqa: E402
 from tests.services import PostgresServer, SwiftServer, start_postgres, start_swift  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
@@ -71,6 +71,30 @@ def direct_put(swift: SwiftServer, bucket: str, path: Path) -> float:
     return path.stat().st_size / elapsed / 1e6
 
 
+def obstore_put(swift: SwiftServer, bucket: str, path: Path) -> float | None:
+    """The same put with obstore (async-native Rust client), for reference; None if absent."""
+    try:
+        import obstore
+        from obstore.store import S3Store
+    except ImportError:
+        return None
+    store = S3Store(
+        bucket,
+        endpoint=swift.endpoint,
+        region=swift.region,
+        access_key_id=swift.access_key,
+        secret_access_key=swift.secret_key,
+        virtual_hosted_style_request=False,
+        client_options={"allow_http": True},
+    )
+    key = f"direct-obstore/{time.monotonic_ns()}"
+    start = time.perf_counter()
+    obstore.put(store, key, path, chunk_size=8 * MiB, max_concurrency=10)
+    elapsed = time.perf_counter() - start
+    obstore.delete(store, key)
+    return path.stat().st_size / elapsed / 1e6
+
+
 def make_payload(path: Path, size: int) -> None:
     block = os.urandom(MiB)
     with path.open("wb") as f:
@@ -96,10 +120,17 @@ def bench_upload(swift: SwiftServer, postgres: PostgresServer, size_mib: int, ru
             ours.append(curl_upload(url, payload))
             direct.append(direct_put(swift, bucket, payload))
         growth = (vm_hwm_kib(server.pid) - hwm_before) / 1024
+        others = [obstore_put(swift, bucket, payload) for _ in range(runs)]
         o, d = statistics.median(ours), statistics.median(direct)
         print(f"upload {size_mib} MiB, {runs} runs each (median):")
         print(f"  filedock (PostgreSQL + S3) {o:8.1f} MB/s   runs {[round(x) for x in ours]}")
         print(f"  direct boto3 put           {d:8.1f} MB/s   runs {[round(x) for x in direct]}")
+        if None not in others:
+            rates = [x for x in others if x is not None]
+            print(
+                f"  (reference) obstore put    {statistics.median(rates):8.1f} MB/s   "
+                f"runs {[round(x) for x in rates]}"
+            )
         print(f"  ratio {o / d:.2f}x   server VmHWM growth {growth:.1f} MiB")
     finally:
         server.stop()
@@ -153,40 +184,61 @@ def timed(client: httpx.Client, paths: list[str]) -> list[float]:
     return out
 
 
-def bench_latency(swift: SwiftServer, postgres: PostgresServer, row_counts: list[int]) -> None:
+def bench_latency(
+    swift: SwiftServer, postgres: PostgresServer, row_counts: list[int], rounds: int
+) -> None:
+    """Load every table, start one server per table, then sample them interleaved.
+
+    Interleaving (a few requests to each server in turn, many rounds) makes the noise of a shared
+    machine hit every table size alike, so the ratios stay meaningful.
+    """
     bucket = swift.bucket()
-    results: dict[int, dict[str, tuple[float, float]]] = {}
-    for rows in row_counts:
-        url = postgres.database()
-        env = {"FILEDOCK_DATABASE_URL": url, **swift.env(bucket, prefix="files")}
-        work = Path(tempfile.mkdtemp(prefix="fd-bench-rows-"))
-        subprocess.run(
-            [sys.executable, "-m", "filedock", "migrate"],
-            env={**os.environ, **env, "FILEDOCK_DATA_DIR": str(work)},
-            check=True,
-            capture_output=True,
-        )
-        start = time.perf_counter()
-        sample = load_rows(url, rows)
-        loaded = time.perf_counter() - start
-        server = make_server(work / "data", env=env).start(timeout=60)
+    servers: dict[int, ServerProcess] = {}
+    samples: dict[int, list[str]] = {}
+    try:
+        for rows in row_counts:
+            url = postgres.database()
+            env = {"FILEDOCK_DATABASE_URL": url, **swift.env(bucket, prefix="files")}
+            work = Path(tempfile.mkdtemp(prefix="fd-bench-rows-"))
+            subprocess.run(
+                [sys.executable, "-m", "filedock", "migrate"],
+                env={**os.environ, **env, "FILEDOCK_DATA_DIR": str(work)},
+                check=True,
+                capture_output=True,
+            )
+            start = time.perf_counter()
+            samples[rows] = load_rows(url, rows)
+            print(f"  {rows:>9,} rows loaded with COPY in {time.perf_counter() - start:.1f} s")
+            servers[rows] = make_server(work / "data", env=env).start(timeout=60)
+        times: dict[int, dict[str, list[float]]] = {
+            rows: {"retrieve": [], "list": [], "list after": []} for rows in row_counts
+        }
+        clients = {
+            rows: httpx.Client(base_url=server.base_url, headers=AUTH, timeout=30)
+            for rows, server in servers.items()
+        }
+        rng = random.Random(0)
         try:
-            rng = random.Random(rows)
-            with httpx.Client(base_url=server.base_url, headers=AUTH, timeout=30) as client:
+            for client in clients.values():
                 timed(client, ["/files?limit=100"] * 20)  # warm-up
-                retrieve = [f"/files/{rng.choice(sample)}" for _ in range(300)]
-                listing = ["/files?limit=100"] * 300
-                deep = [f"/files?limit=100&after={rng.choice(sample)}" for _ in range(300)]
-                results[rows] = {
-                    "retrieve": p50_p99(timed(client, retrieve)),
-                    "list": p50_p99(timed(client, listing)),
-                    "list after": p50_p99(timed(client, deep)),
-                }
+            for _ in range(rounds):
+                for rows, client in clients.items():
+                    pick = rng.choice(samples[rows])
+                    times[rows]["retrieve"] += timed(client, [f"/files/{pick}"] * 5)
+                    times[rows]["list"] += timed(client, ["/files?limit=100"] * 5)
+                    times[rows]["list after"] += timed(
+                        client, [f"/files?limit=100&after={pick}"] * 5
+                    )
         finally:
+            for client in clients.values():
+                client.close()
+    finally:
+        for server in servers.values():
             server.stop()
-        print(f"  {rows:>9,} rows loaded with COPY in {loaded:.1f} s")
+    results = {rows: {k: p50_p99(v) for k, v in figures.items()} for rows, figures in times.items()}
     base = results[row_counts[0]]
-    print("PostgreSQL latency, ms (p50 / p99; ratio of p50 to the smallest table):")
+    print(f"PostgreSQL latency, ms (p50 / p99 of {rounds * 5} requests each, interleaved;")
+    print("ratio of p50 to the smallest table):")
     for rows, figures in results.items():
         cells = [
             f"{name} {p50:6.2f} / {p99:6.2f} ({p50 / base[name][0]:.2f}x)"
@@ -200,6 +252,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rows", default="1000,100000,1000000")
+    parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     args: Any = parser.parse_args()
@@ -210,7 +263,7 @@ def main() -> None:
             if not args.skip_upload:
                 bench_upload(swift, postgres, args.size_mib, args.runs)
             if not args.skip_latency:
-                bench_latency(swift, postgres, [int(r) for r in args.rows.split(",")])
+                bench_latency(swift, postgres, [int(r) for r in args.rows.split(",")], args.rounds)
         finally:
             postgres.stop()
     finally:

@@ -111,7 +111,9 @@ class Settings:
     )
     orphan_grace_seconds: float = _setting(
         600.0,
-        "Age before stored bytes without a metadata row count as orphans and are removed.",
+        "Age before stored bytes without a metadata row count as orphans and are removed "
+        "(on S3 also the age after which an unfinished multipart upload counts as abandoned: "
+        "keep it above the longest upload).",
     )
     tombstone_retention_seconds: float = _setting(
         86400.0,

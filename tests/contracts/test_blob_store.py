@@ -306,6 +306,28 @@ async def test_s3_other_server_keeps_young_uploads_aborts_stale(s3_backend: Back
 
 
 @pytest.mark.s3
+async def test_s3_compose_by_copy_for_the_uploads_api(s3_backend: Backend) -> None:
+    blobs = s3_backend.make()
+    assert isinstance(blobs, S3BlobStore)
+    await blobs.open()
+    try:
+        datas = [payload(5 * MiB, seed=1), payload(5 * MiB + 3, seed=2), payload(1000, seed=3)]
+        keys = [new_key() for _ in datas]
+        for key, data in zip(keys, datas, strict=True):
+            await blobs.put(key, chunks(data, MiB))
+        dest = new_key()
+        assert await blobs.compose_by_copy(dest, keys) == sum(map(len, datas))
+        assert await read_all(blobs, dest) == b"".join(datas)
+        with pytest.raises(ValueError):
+            await blobs.compose_by_copy(new_key(), [keys[2], keys[0]])  # small part first
+        with pytest.raises(BlobNotFound):
+            await blobs.compose_by_copy(new_key(), [keys[0], new_key()])
+        assert s3_backend.temporaries() == 0
+    finally:
+        await blobs.close()
+
+
+@pytest.mark.s3
 @pytest.mark.parametrize(
     ("change", "names"),
     [

@@ -64,17 +64,18 @@ def pg_s3_server(
 
 
 def test_official_sdk_on_postgres_and_s3(pg_s3_server: ServerProcess) -> None:
-    sdk = openai.OpenAI(base_url=pg_s3_server.base_url, api_key=TEST_KEY, max_retries=0)
     body = b'{"prompt": "a", "completion": "b"}\n' * 1000
-    created = sdk.files.create(file=("train.jsonl", io.BytesIO(body)), purpose="fine-tune")
-    assert created.bytes == len(body) and created.filename == "train.jsonl"
-    assert sdk.files.retrieve(created.id) == created
-    assert created.id in [f.id for f in sdk.files.list()]
-    assert sdk.files.content(created.id).read() == body
-    deleted = sdk.files.delete(created.id)
-    assert deleted.deleted and deleted.id == created.id
-    with pytest.raises(openai.NotFoundError):
-        sdk.files.retrieve(created.id)
+    # closed at the end, so no idle keep-alive connection delays the server's shutdown
+    with openai.OpenAI(base_url=pg_s3_server.base_url, api_key=TEST_KEY, max_retries=0) as sdk:
+        created = sdk.files.create(file=("train.jsonl", io.BytesIO(body)), purpose="fine-tune")
+        assert created.bytes == len(body) and created.filename == "train.jsonl"
+        assert sdk.files.retrieve(created.id) == created
+        assert created.id in [f.id for f in sdk.files.list()]
+        assert sdk.files.content(created.id).read() == body
+        deleted = sdk.files.delete(created.id)
+        assert deleted.deleted and deleted.id == created.id
+        with pytest.raises(openai.NotFoundError):
+            sdk.files.retrieve(created.id)
 
 
 def test_health_and_readiness_need_no_auth(pg_s3_server: ServerProcess) -> None:
