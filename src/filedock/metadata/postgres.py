@@ -105,12 +105,8 @@ class PostgresMetadataStore(MetadataStore):
                 return await fn(conn)
         except CursorNotFound:
             raise
-        except (psycopg.Error, OSError) as exc:
+        except (psycopg.Error, OSError) as exc:  # includes the pool's PoolTimeout/PoolClosed
             raise MetadataError(f"Metadata database error: {exc}") from exc
-        except Exception as exc:  # pool timeouts and the like
-            if type(exc).__module__.startswith("psycopg_pool"):
-                raise MetadataError(f"Metadata database unavailable: {exc}") from exc
-            raise
 
     async def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         async def run(c: psycopg.AsyncConnection[Any]) -> tuple[Any, ...] | None:
