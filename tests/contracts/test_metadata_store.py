@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.metadata.factory import store_for_url
@@ -254,3 +256,35 @@ async def test_reopening_applies_no_migration_twice(backend: Backend) -> None:
         assert await again.get_file(PROJECT, rec.id, NOW) == rec
     finally:
         await again.close()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    created=st.lists(st.integers(0, 4), min_size=0, max_size=14),
+    limit=st.integers(1, 6),
+    order=st.sampled_from(["asc", "desc"]),
+)
+async def test_pagination_property(
+    store: MetadataStore, created: list[int], limit: int, order: Order
+) -> None:
+    # Each example gets its own project, so examples share the database without interfering.
+    project = "proj_" + uuid.uuid4().hex[:12]
+    rows = [
+        await store.insert_file(record(created_at=NOW + c, project_id=project)) for c in created
+    ]
+    expected = sorted(rows, key=lambda r: (r.created_at, r.seq), reverse=order == "desc")
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        page = await store.list_files(
+            project, purpose=None, limit=limit, order=order, after=after, now=NOW
+        )
+        seen += [f.id for f in page.files]
+        if not page.has_more:
+            break
+        after = page.files[-1].id
+    assert seen == [r.id for r in expected]

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.helpers import TEST_KEY, ServerProcess, make_server
-from tests.services import PostgresServer, SwiftServer
+from tests.services import PostgresServer, SwiftServer, start_postgres
 
 pytestmark = [pytest.mark.live, pytest.mark.postgres, pytest.mark.s3]
 
@@ -228,3 +228,21 @@ def test_startup_error_names_the_setting(
         assert done.returncode != 0
         assert setting in done.stderr, done.stderr
         assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_readyz_reports_a_lost_database(swift_server: SwiftServer, tmp_path: Path) -> None:
+    # Its own PostgreSQL, so stopping it affects no other test.
+    own = start_postgres()
+    try:
+        env = {"FILEDOCK_DATABASE_URL": own.database(), **swift_server.env(swift_server.bucket())}
+        server = start(tmp_path / "r", env)
+        try:
+            assert httpx.get(server.url + "/readyz").json() == {"status": "ready"}
+            own.stop()
+            ready = httpx.get(server.url + "/readyz", timeout=60)
+            assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+            assert httpx.get(server.url + "/healthz").status_code == 200
+        finally:
+            server.stop()
+    finally:
+        own.stop()

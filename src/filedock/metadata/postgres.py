@@ -24,6 +24,7 @@ FILE_COLUMNS = (
 KEY_COLUMNS = "id, project_id, name, prefix, key_hash, created_at, revoked_at"
 LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > %s)"
 SETTING = "FILEDOCK_DATABASE_URL"
+PING_TIMEOUT = 3.0
 
 
 def _file(row: tuple[Any, ...]) -> FileRecord:
@@ -82,6 +83,8 @@ class PostgresMetadataStore(MetadataStore):
             kwargs={"autocommit": True, "connect_timeout": max(1, int(self.connect_timeout))},
             open=False,
             name="filedock",
+            # How long a request waits for a free connection before failing (a 500, not a hang).
+            timeout=self.connect_timeout,
         )
         try:
             await pool.open(wait=True, timeout=self.connect_timeout)
@@ -97,11 +100,15 @@ class PostgresMetadataStore(MetadataStore):
             await self._pool.close()
             self._pool = None
 
-    async def _run(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+    async def _run(
+        self,
+        fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]],
+        wait_for_connection: float | None = None,
+    ) -> T:
         if self._pool is None:
             raise MetadataError("The metadata store is not open")
         try:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=wait_for_connection) as conn:
                 return await fn(conn)
         except CursorNotFound:
             raise
@@ -125,7 +132,11 @@ class PostgresMetadataStore(MetadataStore):
         return await self._run(run)
 
     async def ping(self) -> None:
-        await self._one("SELECT 1", ())
+        async def select(c: psycopg.AsyncConnection[Any]) -> None:
+            await c.execute("SELECT 1")
+
+        # Readiness probes give up after a few seconds; answer before they do.
+        await self._run(select, wait_for_connection=PING_TIMEOUT)
 
     # files ---------------------------------------------------------------------------------
     async def insert_file(self, record: FileRecord) -> FileRecord:
