@@ -16,6 +16,7 @@ import click
 from filedock import __version__
 from filedock.components import Components
 from filedock.errors import FiledockError
+from filedock.metadata.factory import redact_url
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
 
 T = TypeVar("T")
@@ -112,7 +113,7 @@ def migrate(**overrides: Any) -> None:
     """Apply database migrations and exit."""
     settings = _settings(overrides)
     _run(settings, _noop)
-    click.echo(f"database is up to date: {settings.resolved_database_url}")
+    click.echo(f"database is up to date: {redact_url(settings.resolved_database_url)}")
 
 
 async def _noop(components: Components) -> None:

@@ -246,3 +246,33 @@ def test_readyz_reports_a_lost_database(swift_server: SwiftServer, tmp_path: Pat
             server.stop()
     finally:
         own.stop()
+
+
+def test_migrate_command_on_postgres_hides_the_password(
+    postgres_server: PostgresServer, swift_server: SwiftServer, tmp_path: Path
+) -> None:
+    import psycopg
+
+    env = shared_env(postgres_server, swift_server)
+    url = env["FILEDOCK_DATABASE_URL"]
+    env["FILEDOCK_DATABASE_URL"] = url.replace("postgres@", "postgres:hunter2@")  # trust auth
+    server = make_server(tmp_path / "m", env=env)
+    for _ in range(2):  # the second run finds nothing to do
+        done = subprocess.run(
+            [sys.executable, "-m", "filedock", "migrate"],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "database is up to date: postgresql://postgres:***@" in done.stdout
+        assert "hunter2" not in done.stdout + done.stderr
+    with psycopg.connect(url) as conn:
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+        version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert {"files", "api_keys", "projects", "alembic_version"} <= tables
+    assert len(version) == 1

@@ -9,8 +9,8 @@ import pytest
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.blobs.local import LocalBlobStore
 from filedock.blobs.s3 import S3BlobStore
-from filedock.metadata.factory import store_for_url
-from filedock.metadata.postgres import PostgresMetadataStore, redact_url
+from filedock.metadata.factory import redact_url, store_for_url
+from filedock.metadata.postgres import PostgresMetadataStore
 from filedock.metadata.sqlite import SqliteMetadataStore
 from filedock.settings import Settings, SettingsError
 from tests import services

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio.to_thread
 import psycopg
@@ -13,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from filedock.errors import MetadataError
 from filedock.metadata import migrate
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
+from filedock.metadata.factory import redact_url
 from filedock.models import ApiKeyRecord, FilePage, FileRecord
 
 T = TypeVar("T")
@@ -33,16 +33,6 @@ def _file(row: tuple[Any, ...]) -> FileRecord:
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRecord:
     return ApiKeyRecord(*row)
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
 def libpq_url(url: str) -> str:
