@@ -1,8 +1,10 @@
-"""PostgreSQL answers listings and lookups from indexes (pagination cost stays flat)."""
+"""PostgreSQL specifics: indexes behind listings and lookups; concurrent migrations."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +58,31 @@ def test_list_and_retrieve_use_indexes(postgres_server: PostgresServer) -> None:
                 ("proj_default", NOW, NOW + 3000, 9000, 101),
             )
             assert "files_project_order" in listing and "Sort" not in listing, listing
+
+
+def test_servers_starting_at_once_migrate_once(postgres_server: PostgresServer) -> None:
+    # Separate processes, as separate servers are (Alembic's context is process-global), released
+    # together once all are ready. Without the advisory lock in migrations/env.py, rivals collide
+    # on CREATE TABLE.
+    url = postgres_server.database()
+    code = (
+        "import sys; from filedock.metadata import migrate; "
+        "print('ready', flush=True); sys.stdin.readline(); migrate.upgrade(sys.argv[1])"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(4)
+    ]
+    for run in runs:
+        assert run.stdout is not None and run.stdout.readline() == b"ready\n"
+    for run in runs:
+        assert run.stdin is not None
+        run.stdin.write(b"go\n")
+        run.stdin.flush()
+    outputs = [run.communicate(timeout=120)[0].decode(errors="replace") for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, outputs
