@@ -647,9 +647,7 @@ def _upsert_report(c: sqlite3.Connection, file_id: str, report: str, now: int) -
 
 
 def store_for_url(url: str) -> MetadataStore:
-    """The metadata store for a database URL."""
-    if url.startswith("sqlite:///"):
-        return SqliteMetadataStore(url)
-    raise ValueError(
-        f"FILEDOCK_DATABASE_URL: unsupported database URL {url!r} (use sqlite:///path)"
-    )
+    """Kept for existing imports; the factory now lives in filedock.metadata.factory."""
+    from filedock.metadata.factory import store_for_url as pick
+
+    return pick(url)
