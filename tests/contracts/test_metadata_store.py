@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.metadata.factory import store_for_url
-from filedock.models import ApiKeyRecord, FileRecord
+from filedock.models import ApiKeyRecord, FileRecord, ProjectRecord, PurposeUsage, Reservation
 
 pytestmark = pytest.mark.anyio
 
@@ -288,3 +288,285 @@ async def test_pagination_property(
             break
         after = page.files[-1].id
     assert seen == [r.id for r in expected]
+
+
+# processing -------------------------------------------------------------------------------
+def uploaded(project_id: str = PROJECT) -> FileRecord:
+    return FileRecord(**{**record(project_id=project_id).__dict__, "status": "uploaded"})
+
+
+async def test_processing_claims_are_exactly_once_under_concurrency(backend: Backend) -> None:
+    servers = [await backend.open() for _ in range(3)]
+    try:
+        waiting = {(await servers[0].insert_file(uploaded())).id for _ in range(60)}
+        done = await servers[0].insert_file(record())  # already processed: never claimed
+        claims: list[tuple[str, str]] = []
+
+        async def claimer(meta: MetadataStore, owner: str) -> None:
+            while True:
+                batch = await meta.claim_files_for_processing(owner, NOW, NOW + 60, 4)
+                claims.extend((r.id, owner) for r in batch)
+                if not batch:
+                    return
+
+        await asyncio.gather(
+            *(claimer(m, f"srv{i}-{j}") for i, m in enumerate(servers) for j in range(3))
+        )
+        ids = [c[0] for c in claims]
+        assert len(ids) == len(set(ids)) == len(waiting) and set(ids) == waiting
+        assert done.id not in ids
+        # Leased files are not handed out again before the lease ends ...
+        assert await servers[1].claim_files_for_processing("late", NOW + 59, NOW + 90, 100) == []
+        # ... and are once it has ended, in insertion order.
+        again = await servers[2].claim_files_for_processing("late", NOW + 60, NOW + 120, 100)
+        assert {r.id for r in again} == waiting
+        assert [r.seq for r in again] == sorted(r.seq for r in again)
+    finally:
+        for meta in servers:
+            await meta.close()
+
+
+async def test_processing_lease_renew_release_and_finish(store: MetadataStore) -> None:
+    rec = await store.insert_file(uploaded())
+    [claimed] = await store.claim_files_for_processing("a", NOW, NOW + 10, 10)
+    assert claimed.id == rec.id and claimed.status == "uploaded"
+    assert await store.renew_processing_lease(rec.id, "a", NOW + 30)
+    assert not await store.renew_processing_lease(rec.id, "b", NOW + 30)
+    # The renewed lease holds past the first one's end.
+    assert await store.claim_files_for_processing("b", NOW + 20, NOW + 40, 10) == []
+    await store.release_processing_lease(rec.id, "b")  # not b's: no effect
+    assert await store.claim_files_for_processing("b", NOW + 20, NOW + 40, 10) == []
+    await store.release_processing_lease(rec.id, "a")
+    [taken] = await store.claim_files_for_processing("b", NOW + 20, NOW + 40, 10)
+    assert taken.id == rec.id
+    # The former owner can neither renew nor finish any more.
+    assert not await store.renew_processing_lease(rec.id, "a", NOW + 50)
+    assert not await store.finish_processing(rec.id, "a", "error", "stale", '{"a": 1}', NOW)
+    assert await store.get_file_report(rec.id) is None
+    assert await store.finish_processing(rec.id, "b", "processed", None, '{"ok": true}', NOW)
+    got = await store.get_file(PROJECT, rec.id, NOW)
+    assert got is not None and (got.status, got.status_details) == ("processed", None)
+    assert await store.get_file_report(rec.id) == '{"ok": true}'
+    # Finished: no second finish, no renewal, no new claim.
+    assert not await store.finish_processing(rec.id, "b", "error", "x", "{}", NOW)
+    assert not await store.renew_processing_lease(rec.id, "b", NOW + 90)
+    assert await store.claim_files_for_processing("c", NOW + 100, NOW + 200, 10) == []
+
+
+async def test_finish_refused_for_a_deleted_file(store: MetadataStore) -> None:
+    rec = await store.insert_file(uploaded())
+    await store.claim_files_for_processing("a", NOW, NOW + 10, 10)
+    await store.mark_file_deleted(PROJECT, rec.id, NOW)
+    assert not await store.finish_processing(rec.id, "a", "processed", None, "{}", NOW)
+    assert await store.get_file_report(rec.id) is None
+
+
+async def test_file_report_save_replaces(store: MetadataStore) -> None:
+    rec = await store.insert_file(record())
+    assert await store.get_file_report(rec.id) is None
+    await store.save_file_report(rec.id, '{"v": 1}', NOW)
+    await store.save_file_report(rec.id, '{"v": 2}', NOW + 1)
+    assert await store.get_file_report(rec.id) == '{"v": 2}'
+
+
+# projects and quotas ----------------------------------------------------------------------
+QUOTA = 1000
+
+
+async def new_project(store: MetadataStore, quota: int | None = QUOTA) -> str:
+    project = "proj_" + uuid.uuid4().hex[:12]
+    await store.insert_project(
+        ProjectRecord(project, "p " + project, NOW, storage_quota_bytes=quota)
+    )
+    return project
+
+
+async def counters(store: MetadataStore, project: str) -> tuple[int, int]:
+    got = await store.get_project(project)
+    assert got is not None
+    return got.used_bytes, got.reserved_bytes
+
+
+def hold(project: str, nbytes: int, expires_at: int = NOW + 60) -> Reservation:
+    return Reservation("res_" + uuid.uuid4().hex[:12], project, nbytes, expires_at)
+
+
+def sized(project: str, nbytes: int, purpose: str = "assistants") -> FileRecord:
+    return FileRecord(**{**record(project_id=project, purpose=purpose).__dict__, "bytes": nbytes})
+
+
+async def test_projects_crud_and_archive(store: MetadataStore) -> None:
+    first = await new_project(store)
+    second = await new_project(store, quota=None)
+    got = await store.get_project(first)
+    assert got is not None and got.storage_quota_bytes == QUOTA and got.archived_at is None
+    assert await store.get_project("proj_missing") is None
+    changed = await store.update_project(
+        ProjectRecord(first, "renamed", NOW, storage_quota_bytes=5, requests_per_minute=7)
+    )
+    assert changed is not None and (changed.name, changed.storage_quota_bytes) == ("renamed", 5)
+    assert changed.requests_per_minute == 7 and changed.created_at == NOW
+    assert await store.update_project(ProjectRecord("proj_missing", "x", NOW)) is None
+    key = ApiKeyRecord("key_p", first, "k", "sk-fd-pppp", "hash-p", NOW, None, NOW + 99, "admin")
+    await store.insert_api_key(key)
+    assert await store.get_api_key("key_p") == key
+    assert await store.find_api_key("hash-p") == key
+    assert await store.list_project_api_keys(first) == [key]
+    assert await store.list_project_api_keys(second) == []
+    assert await store.get_api_key("key_missing") is None
+    archived = await store.archive_project(first, NOW + 3)
+    assert archived is not None and archived.archived_at == NOW + 3
+    again = await store.archive_project(first, NOW + 9)
+    assert again is not None and again.archived_at == NOW + 3
+    revoked = await store.get_api_key("key_p")
+    assert revoked is not None and revoked.revoked_at == NOW + 3
+    assert await store.archive_project("proj_missing", NOW) is None
+    listed, more = await store.list_projects(limit=100, after=None, include_archived=False)
+    assert first not in [p.id for p in listed] and second in [p.id for p in listed]
+    listed, more = await store.list_projects(limit=100, after=None, include_archived=True)
+    assert {first, second} <= {p.id for p in listed} and not more
+    # An archived project takes no new reservation.
+    assert not await store.reserve_quota(hold(first, 1), QUOTA, NOW)
+
+
+async def test_list_projects_pages(store: MetadataStore) -> None:
+    made = [await new_project(store) for _ in range(5)]
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        page, more = await store.list_projects(limit=2, after=after, include_archived=True)
+        seen += [p.id for p in page]
+        if not more:
+            break
+        after = page[-1].id
+    assert [p for p in seen if p in made] == sorted(made)
+    with pytest.raises(CursorNotFound):
+        await store.list_projects(limit=2, after="proj_missing", include_archived=True)
+
+
+async def test_reserve_until_full_then_refuse(store: MetadataStore) -> None:
+    project = await new_project(store)
+    assert await store.reserve_quota(hold(project, 600), 10**9, NOW)
+    assert await store.reserve_quota(hold(project, 400), 10**9, NOW)
+    assert not await store.reserve_quota(hold(project, 1), 10**9, NOW)
+    assert await counters(store, project) == (0, 1000)
+    # No explicit quota: the server default applies.
+    open_project = await new_project(store, quota=None)
+    assert await store.reserve_quota(hold(open_project, 50), 50, NOW)
+    assert not await store.reserve_quota(hold(open_project, 1), 50, NOW)
+    assert not await store.reserve_quota(hold("proj_missing", 1), 50, NOW)
+
+
+async def test_concurrent_reservations_never_exceed_the_quota(backend: Backend) -> None:
+    servers = [await backend.open() for _ in range(3)]
+    try:
+        project = await new_project(servers[0])
+        results = await asyncio.gather(
+            *(servers[i % 3].reserve_quota(hold(project, 70), 10**9, NOW) for i in range(30))
+        )
+        assert sum(results) == QUOTA // 70
+        assert await counters(servers[1], project) == (0, 70 * (QUOTA // 70))
+    finally:
+        for meta in servers:
+            await meta.close()
+
+
+async def test_resize_and_release(store: MetadataStore) -> None:
+    project = await new_project(store)
+    first, second = hold(project, 300), hold(project, 300)
+    assert await store.reserve_quota(first, 0, NOW)
+    assert await store.reserve_quota(second, 0, NOW)
+    assert await store.resize_reservation(first.id, 701, 0, NOW + 100) == "full"
+    assert await counters(store, project) == (0, 600)
+    assert await store.resize_reservation(first.id, 500, 0, NOW + 100) == "ok"
+    assert await store.resize_reservation(first.id, 500, 0, NOW + 100) == "ok"
+    assert await counters(store, project) == (0, 800)
+    assert await store.resize_reservation(first.id, 100, 0, NOW + 100) == "ok"
+    assert await counters(store, project) == (0, 400)
+    assert await store.resize_reservation("res_missing", 1, 0, NOW) == "missing"
+    assert await store.release_reservation(second.id)
+    assert not await store.release_reservation(second.id)
+    assert await counters(store, project) == (0, 100)
+    # The resize extended the lease: the first hold outlives the original expiry.
+    assert await store.release_expired_reservations(NOW + 60) == 0
+    assert await store.release_expired_reservations(NOW + 100) == 1
+    assert await counters(store, project) == (0, 0)
+    assert await store.resize_reservation(first.id, 1, 0, NOW) == "missing"
+
+
+async def test_release_expired_reservations(store: MetadataStore) -> None:
+    a, b = await new_project(store), await new_project(store)
+    for project, nbytes, until in ((a, 10, NOW), (a, 20, NOW + 5), (b, 30, NOW), (b, 40, NOW + 9)):
+        assert await store.reserve_quota(hold(project, nbytes, until), 0, NOW)
+    assert await store.release_expired_reservations(NOW) == 2
+    assert await counters(store, a) == (0, 20) and await counters(store, b) == (0, 40)
+    assert await store.release_expired_reservations(NOW + 10) == 2
+    assert await counters(store, a) == (0, 0) and await counters(store, b) == (0, 0)
+
+
+async def test_insert_file_settling_moves_bytes_from_reserved_to_used(
+    store: MetadataStore,
+) -> None:
+    project = await new_project(store)
+    res = hold(project, 600)
+    assert await store.reserve_quota(res, 0, NOW)
+    assert await store.reserve_quota(hold(project, 300), 0, NOW)
+    settled = await store.insert_file_settling(sized(project, 600), res.id, 0)
+    assert settled is not None and settled.seq > 0
+    assert await counters(store, project) == (600, 300)
+    assert not await store.release_reservation(res.id)  # gone with the insert
+    # Reservation already gone (expired and swept): insert only if the file still fits.
+    assert await store.insert_file_settling(sized(project, 101), "res_gone", 0) is None
+    assert await counters(store, project) == (600, 300)
+    page = await store.list_files(project, purpose=None, limit=10, order="asc", after=None, now=NOW)
+    assert [f.id for f in page.files] == [settled.id]
+    assert await store.insert_file_settling(sized(project, 100), "res_gone", 0) is not None
+    assert await counters(store, project) == (700, 300)
+    # A lowered quota does not drop a file whose bytes were held.
+    late = hold(project, 0)
+    assert await store.reserve_quota(late, 0, NOW)
+    await store.update_project(ProjectRecord(project, "p", NOW, storage_quota_bytes=10))
+    kept = await store.insert_file_settling(sized(project, 50), late.id, 0)
+    assert kept is not None and await counters(store, project) == (750, 300)
+
+
+async def test_used_bytes_follow_file_rows(store: MetadataStore) -> None:
+    # The database triggers (SQLite triggers, plpgsql on PostgreSQL) keep used_bytes in step.
+    project = await new_project(store)
+    rows = [await store.insert_file(sized(project, 100 * (i + 1))) for i in range(3)]
+    expiring = await store.insert_file(
+        FileRecord(**{**sized(project, 1000).__dict__, "expires_at": NOW - 1})
+    )
+    assert await counters(store, project) == (1600, 0)
+    await store.mark_file_deleted(project, rows[0].id, NOW)
+    assert await counters(store, project) == (1500, 0)
+    assert [r.id for r in await store.claim_expired_files(NOW, 10)] == [expiring.id]
+    assert await counters(store, project) == (500, 0)
+    assert await store.purge_tombstones(NOW + 1) == 2
+    assert await counters(store, project) == (500, 0)  # tombstones were already uncounted
+    await store.update_file_status(rows[1].id, "error", "x")
+    assert await counters(store, project) == (500, 0)
+
+
+async def test_usage_per_purpose(store: MetadataStore) -> None:
+    a, b = await new_project(store), await new_project(store)
+    for project, purpose, nbytes in (
+        (a, "fine-tune", 10),
+        (a, "fine-tune", 20),
+        (a, "batch", 5),
+        (b, "batch", 7),
+        (b, "assistants", 1),
+    ):
+        await store.insert_file(sized(project, nbytes, purpose))
+    gone = await store.insert_file(sized(a, 1000, "vision"))
+    await store.mark_file_deleted(a, gone.id, NOW)
+    assert await store.project_usage(a, NOW) == [
+        PurposeUsage("batch", 1, 5),
+        PurposeUsage("fine-tune", 2, 30),
+    ]
+    assert await store.project_usage("proj_missing", NOW) == []
+    assert await store.usage_by_purpose(NOW) == [
+        ("assistants", 1, 1),
+        ("batch", 2, 12),
+        ("fine-tune", 2, 30),
+    ]

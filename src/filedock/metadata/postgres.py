@@ -11,9 +11,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from filedock.errors import MetadataError
 from filedock.metadata import migrate
-from filedock.metadata.base import CursorNotFound, MetadataStore, Order
+from filedock.metadata.base import CursorNotFound, MetadataStore, Order, ResizeOutcome
 from filedock.metadata.factory import redact_url
-from filedock.models import ApiKeyRecord, FilePage, FileRecord
+from filedock.models import (
+    ApiKeyRecord,
+    FilePage,
+    FileRecord,
+    ProjectRecord,
+    PurposeUsage,
+    Reservation,
+)
 
 T = TypeVar("T")
 
@@ -21,7 +28,12 @@ FILE_COLUMNS = (
     "id, project_id, purpose, filename, bytes, created_at, expires_at, status, "
     "status_details, sha256, blob_key, seq"
 )
-KEY_COLUMNS = "id, project_id, name, prefix, key_hash, created_at, revoked_at"
+KEY_COLUMNS = "id, project_id, name, prefix, key_hash, created_at, revoked_at, expires_at, role"
+PROJECT_COLUMNS = (
+    "id, name, created_at, archived_at, storage_quota_bytes, requests_per_minute, "
+    "uploads_per_minute, used_bytes, reserved_bytes"
+)
+FITS = "used_bytes + reserved_bytes + %s <= COALESCE(storage_quota_bytes, %s)"
 LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > %s)"
 SETTING = "FILEDOCK_DATABASE_URL"
 PING_TIMEOUT = 3.0
@@ -44,9 +56,10 @@ def libpq_url(url: str) -> str:
 class PostgresMetadataStore(MetadataStore):
     """Rows in PostgreSQL; `url` is `postgresql://user:password@host:port/dbname?options`.
 
-    Every statement is one atomic autocommit statement, so the store is safe to share between
-    any number of server processes; expiry claims use `FOR UPDATE SKIP LOCKED` so concurrent
-    sweepers split the work instead of repeating it.
+    Single statements run in autocommit; multi-step operations (finish_processing, quota
+    reservations, settling inserts, archiving) run in one transaction each, so the store is safe
+    to share between any number of server processes. Expiry and processing claims use
+    `FOR UPDATE SKIP LOCKED` so concurrent claimants split the work instead of repeating it.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, connect_timeout: float = 10.0) -> None:
@@ -130,26 +143,7 @@ class PostgresMetadataStore(MetadataStore):
 
     # files ---------------------------------------------------------------------------------
     async def insert_file(self, record: FileRecord) -> FileRecord:
-        row = await self._one(
-            "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
-            "expires_at, status, status_details, sha256, blob_key) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
-            (
-                record.id,
-                record.project_id,
-                record.purpose,
-                record.filename,
-                record.bytes,
-                record.created_at,
-                record.expires_at,
-                record.status,
-                record.status_details,
-                record.sha256,
-                record.blob_key,
-            ),
-        )
-        assert row is not None
-        return FileRecord(**{**record.__dict__, "seq": row[0]})
+        return await self._run(lambda c: _insert_file_row(c, record))
 
     async def get_file(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
         row = await self._one(
@@ -222,7 +216,7 @@ class PostgresMetadataStore(MetadataStore):
             f"SELECT seq FROM files WHERE deleted_at IS NULL AND expires_at <= %s "
             f"ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) "
             f"UPDATE files SET deleted_at = %s FROM picked WHERE files.seq = picked.seq "
-            f"RETURNING {', '.join('files.' + c.strip() for c in FILE_COLUMNS.split(','))}",
+            f"RETURNING {_qualified(FILE_COLUMNS)}",
             (now, limit, now),
         )
         return [_file(r) for r in rows]
@@ -249,8 +243,8 @@ class PostgresMetadataStore(MetadataStore):
     # API keys ------------------------------------------------------------------------------
     async def insert_api_key(self, record: ApiKeyRecord) -> None:
         await self._one(
-            f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING id",
+            f"INSERT INTO api_keys ({KEY_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
                 record.id,
                 record.project_id,
@@ -259,6 +253,8 @@ class PostgresMetadataStore(MetadataStore):
                 record.key_hash,
                 record.created_at,
                 record.revoked_at,
+                record.expires_at,
+                record.role,
             ),
         )
 
@@ -279,3 +275,363 @@ class PostgresMetadataStore(MetadataStore):
             (now, key_id_or_prefix, key_id_or_prefix),
         )
         return _key(row) if row else None
+
+    # metrics -------------------------------------------------------------------------------
+    async def usage_by_purpose(self, now: int) -> list[tuple[str, int, int]]:
+        rows = await self._all(
+            f"SELECT purpose, COUNT(*), COALESCE(SUM(bytes), 0) FROM files "
+            f"WHERE {LIVE} GROUP BY purpose ORDER BY purpose",
+            (now,),
+        )
+        return [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+
+    # processing ----------------------------------------------------------------------------
+    async def claim_files_for_processing(
+        self, owner: str, now: int, lease_until: int, limit: int
+    ) -> list[FileRecord]:
+        claimable = (
+            "status = 'uploaded' AND deleted_at IS NULL "
+            "AND (lease_until IS NULL OR lease_until <= %s)"
+        )
+        # As for expiry claims: SKIP LOCKED leaves rows another server is leasing right now to
+        # it, and the materialised pick is run once. The outer WHERE re-checks the condition on
+        # the row as updated by a claimant that committed after this statement's snapshot.
+        rows = await self._all(
+            f"WITH picked AS MATERIALIZED ("
+            f"SELECT seq FROM files WHERE {claimable} "
+            f"ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED) "
+            f"UPDATE files SET lease_owner = %s, lease_until = %s FROM picked "
+            f"WHERE files.seq = picked.seq AND {claimable} "
+            f"RETURNING {_qualified(FILE_COLUMNS)}",
+            (now, limit, owner, lease_until, now),
+        )
+        return sorted((_file(r) for r in rows), key=lambda r: r.seq)
+
+    async def renew_processing_lease(self, file_id: str, owner: str, lease_until: int) -> bool:
+        row = await self._one(
+            "UPDATE files SET lease_until = %s WHERE id = %s AND lease_owner = %s "
+            "AND status = 'uploaded' RETURNING seq",
+            (lease_until, file_id, owner),
+        )
+        return row is not None
+
+    async def release_processing_lease(self, file_id: str, owner: str) -> None:
+        await self._all(
+            "UPDATE files SET lease_owner = NULL, lease_until = NULL "
+            "WHERE id = %s AND lease_owner = %s RETURNING seq",
+            (file_id, owner),
+        )
+
+    async def finish_processing(
+        self,
+        file_id: str,
+        owner: str,
+        status: str,
+        status_details: str | None,
+        report: str,
+        now: int,
+    ) -> bool:
+        async def finish(c: psycopg.AsyncConnection[Any]) -> bool:
+            async with c.transaction():
+                cur = await c.execute(
+                    "UPDATE files SET status = %s, status_details = %s, lease_owner = NULL, "
+                    "lease_until = NULL WHERE id = %s AND lease_owner = %s "
+                    "AND status = 'uploaded' AND deleted_at IS NULL RETURNING id",
+                    (status, status_details, file_id, owner),
+                )
+                if await cur.fetchone() is None:
+                    return False
+                await _upsert_report(c, file_id, report, now)
+                return True
+
+        return await self._run(finish)
+
+    async def save_file_report(self, file_id: str, report: str, now: int) -> None:
+        await self._run(lambda c: _upsert_report(c, file_id, report, now))
+
+    async def get_file_report(self, file_id: str) -> str | None:
+        row = await self._one("SELECT report FROM file_reports WHERE file_id = %s", (file_id,))
+        return str(row[0]) if row else None
+
+    # projects and quotas --------------------------------------------------------------------
+    # Each quota method is one transaction. Under READ COMMITTED a conditional UPDATE that
+    # waits for a concurrent writer of the same projects row re-evaluates its WHERE (FITS)
+    # against the committed row, so concurrent reservations never overshoot the quota.
+    # Lock order is reservation row first, then projects row, in every method, so two of them
+    # cannot deadlock on one reservation.
+    async def insert_project(self, record: ProjectRecord) -> None:
+        await self._one(
+            "INSERT INTO projects (id, name, created_at, archived_at, storage_quota_bytes, "
+            "requests_per_minute, uploads_per_minute) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING id",
+            (
+                record.id,
+                record.name,
+                record.created_at,
+                record.archived_at,
+                record.storage_quota_bytes,
+                record.requests_per_minute,
+                record.uploads_per_minute,
+            ),
+        )
+
+    async def get_project(self, project_id: str) -> ProjectRecord | None:
+        row = await self._one(
+            f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = %s", (project_id,)
+        )
+        return ProjectRecord(*row) if row else None
+
+    async def list_projects(
+        self, *, limit: int, after: str | None, include_archived: bool
+    ) -> tuple[list[ProjectRecord], bool]:
+        async def page(c: psycopg.AsyncConnection[Any]) -> tuple[list[ProjectRecord], bool]:
+            where = ["TRUE"]
+            params: list[Any] = []
+            if not include_archived:
+                where.append("archived_at IS NULL")
+            if after is not None:
+                cur = await c.execute("SELECT created_at, id FROM projects WHERE id = %s", (after,))
+                cursor = await cur.fetchone()
+                if cursor is None:
+                    raise CursorNotFound(after)
+                where.append("(created_at, id) > (%s, %s)")
+                params.extend(cursor)
+            cur = await c.execute(
+                f"SELECT {PROJECT_COLUMNS} FROM projects WHERE {' AND '.join(where)} "
+                "ORDER BY created_at, id LIMIT %s",
+                (*params, limit + 1),
+            )
+            rows = await cur.fetchall()
+            return [ProjectRecord(*r) for r in rows[:limit]], len(rows) > limit
+
+        return await self._run(page)
+
+    async def update_project(self, record: ProjectRecord) -> ProjectRecord | None:
+        row = await self._one(
+            "UPDATE projects SET name = %s, storage_quota_bytes = %s, requests_per_minute = %s, "
+            f"uploads_per_minute = %s WHERE id = %s RETURNING {PROJECT_COLUMNS}",
+            (
+                record.name,
+                record.storage_quota_bytes,
+                record.requests_per_minute,
+                record.uploads_per_minute,
+                record.id,
+            ),
+        )
+        return ProjectRecord(*row) if row else None
+
+    async def archive_project(self, project_id: str, now: int) -> ProjectRecord | None:
+        async def archive(c: psycopg.AsyncConnection[Any]) -> ProjectRecord | None:
+            async with c.transaction():
+                cur = await c.execute(
+                    "UPDATE projects SET archived_at = COALESCE(archived_at, %s) WHERE id = %s "
+                    f"RETURNING {PROJECT_COLUMNS}",
+                    (now, project_id),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return None
+                await c.execute(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, %s) "
+                    "WHERE project_id = %s",
+                    (now, project_id),
+                )
+                return ProjectRecord(*row)
+
+        return await self._run(archive)
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        row = await self._one(f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = %s", (key_id,))
+        return _key(row) if row else None
+
+    async def list_project_api_keys(self, project_id: str) -> list[ApiKeyRecord]:
+        rows = await self._all(
+            f"SELECT {KEY_COLUMNS} FROM api_keys WHERE project_id = %s ORDER BY created_at, id",
+            (project_id,),
+        )
+        return [_key(r) for r in rows]
+
+    async def reserve_quota(self, reservation: Reservation, default_quota: int, now: int) -> bool:
+        async def reserve(c: psycopg.AsyncConnection[Any]) -> bool:
+            async with c.transaction():
+                cur = await c.execute(
+                    "UPDATE projects SET reserved_bytes = reserved_bytes + %s "
+                    f"WHERE id = %s AND archived_at IS NULL AND {FITS}",
+                    (reservation.bytes, reservation.project_id, reservation.bytes, default_quota),
+                )
+                if cur.rowcount != 1:
+                    return False
+                await c.execute(
+                    "INSERT INTO quota_reservations (id, project_id, bytes, created_at, "
+                    "expires_at) VALUES (%s, %s, %s, %s, %s)",
+                    (
+                        reservation.id,
+                        reservation.project_id,
+                        reservation.bytes,
+                        now,
+                        reservation.expires_at,
+                    ),
+                )
+                return True
+
+        return await self._run(reserve)
+
+    async def resize_reservation(
+        self, reservation_id: str, nbytes: int, default_quota: int, expires_at: int
+    ) -> ResizeOutcome:
+        async def resize(c: psycopg.AsyncConnection[Any]) -> ResizeOutcome:
+            async with c.transaction():
+                # Touching the reservation first locks it against a concurrent release.
+                cur = await c.execute(
+                    "UPDATE quota_reservations SET expires_at = %s WHERE id = %s "
+                    "RETURNING project_id, bytes",
+                    (expires_at, reservation_id),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return "missing"
+                project_id, current = row
+                delta = nbytes - current
+                if delta == 0:
+                    return "ok"
+                cur = await c.execute(
+                    "UPDATE projects SET reserved_bytes = reserved_bytes + %s "
+                    f"WHERE id = %s AND (%s <= 0 OR {FITS})",
+                    (delta, project_id, delta, delta, default_quota),
+                )
+                if cur.rowcount != 1:
+                    # SQLite keeps the extended lease when the growth does not fit; so do we.
+                    return "full"
+                await c.execute(
+                    "UPDATE quota_reservations SET bytes = %s WHERE id = %s",
+                    (nbytes, reservation_id),
+                )
+                return "ok"
+
+        return await self._run(resize)
+
+    async def insert_file_settling(
+        self, record: FileRecord, reservation_id: str, default_quota: int
+    ) -> FileRecord | None:
+        class _NoRoom(Exception):
+            pass
+
+        async def settle(c: psycopg.AsyncConnection[Any]) -> FileRecord | None:
+            try:
+                async with c.transaction():
+                    # The reservation goes first (same lock order as release/resize); then the
+                    # insert, whose trigger adds the bytes to used_bytes; the check is on the
+                    # counters as they are once the hold is dropped.
+                    cur = await c.execute(
+                        "DELETE FROM quota_reservations WHERE id = %s RETURNING bytes",
+                        (reservation_id,),
+                    )
+                    held = await cur.fetchone()
+                    inserted = await _insert_file_row(c, record)
+                    freed = held[0] if held else 0
+                    cur = await c.execute(
+                        "UPDATE projects SET reserved_bytes = reserved_bytes - %s "
+                        f"WHERE id = %s AND {FITS}",
+                        (freed, record.project_id, -freed, default_quota),
+                    )
+                    if cur.rowcount != 1 and held is None:
+                        raise _NoRoom  # rolls the insert back
+                    if cur.rowcount != 1:
+                        # Over only through a lowered quota: the hold was taken, keep the file.
+                        await c.execute(
+                            "UPDATE projects SET reserved_bytes = reserved_bytes - %s "
+                            "WHERE id = %s",
+                            (freed, record.project_id),
+                        )
+                    return inserted
+            except _NoRoom:
+                return None
+
+        return await self._run(settle)
+
+    async def release_reservation(self, reservation_id: str) -> bool:
+        async def release(c: psycopg.AsyncConnection[Any]) -> bool:
+            async with c.transaction():
+                cur = await c.execute(
+                    "DELETE FROM quota_reservations WHERE id = %s RETURNING project_id, bytes",
+                    (reservation_id,),
+                )
+                row = await cur.fetchone()
+                if row is None:
+                    return False
+                await c.execute(
+                    "UPDATE projects SET reserved_bytes = reserved_bytes - %s WHERE id = %s",
+                    (row[1], row[0]),
+                )
+                return True
+
+        return await self._run(release)
+
+    async def release_expired_reservations(self, now: int) -> int:
+        async def release(c: psycopg.AsyncConnection[Any]) -> int:
+            async with c.transaction():
+                cur = await c.execute(
+                    "DELETE FROM quota_reservations WHERE expires_at <= %s "
+                    "RETURNING project_id, bytes",
+                    (now,),
+                )
+                rows = await cur.fetchall()
+                totals: dict[str, int] = {}
+                for project_id, nbytes in rows:
+                    totals[project_id] = totals.get(project_id, 0) + nbytes
+                # Projects in id order: two sweepers lock them in the same order.
+                for project_id in sorted(totals):
+                    await c.execute(
+                        "UPDATE projects SET reserved_bytes = reserved_bytes - %s WHERE id = %s",
+                        (totals[project_id], project_id),
+                    )
+                return len(rows)
+
+        return await self._run(release)
+
+    async def project_usage(self, project_id: str, now: int) -> list[PurposeUsage]:
+        rows = await self._all(
+            "SELECT purpose, COUNT(*), COALESCE(SUM(bytes), 0) FROM files "
+            f"WHERE project_id = %s AND {LIVE} GROUP BY purpose ORDER BY purpose",
+            (project_id, now),
+        )
+        return [PurposeUsage(str(p), int(n), int(b)) for p, n, b in rows]
+
+
+def _qualified(columns: str) -> str:
+    return ", ".join("files." + c.strip() for c in columns.split(","))
+
+
+async def _insert_file_row(c: psycopg.AsyncConnection[Any], record: FileRecord) -> FileRecord:
+    cur = await c.execute(
+        "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
+        "expires_at, status, status_details, sha256, blob_key) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq",
+        (
+            record.id,
+            record.project_id,
+            record.purpose,
+            record.filename,
+            record.bytes,
+            record.created_at,
+            record.expires_at,
+            record.status,
+            record.status_details,
+            record.sha256,
+            record.blob_key,
+        ),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    return FileRecord(**{**record.__dict__, "seq": row[0]})
+
+
+async def _upsert_report(
+    c: psycopg.AsyncConnection[Any], file_id: str, report: str, now: int
+) -> None:
+    await c.execute(
+        "INSERT INTO file_reports (file_id, report, created_at) VALUES (%s, %s, %s) "
+        "ON CONFLICT (file_id) DO UPDATE SET report = excluded.report, "
+        "created_at = excluded.created_at",
+        (file_id, report, now),
+    )
