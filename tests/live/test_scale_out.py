@@ -78,6 +78,47 @@ def test_official_sdk_on_postgres_and_s3(pg_s3_server: ServerProcess) -> None:
             sdk.files.retrieve(created.id)
 
 
+CORPUS = Path(__file__).parent.parent / "validation" / "corpus" / "fine-tune"
+
+
+def test_processing_and_quotas_on_postgres_and_s3(pg_s3_server: ServerProcess) -> None:
+    # Uploads land as `uploaded`; the processing worker claims them on PostgreSQL (SKIP LOCKED
+    # claims, leases, finish in one transaction) and reads the bytes back from S3.
+    url = pg_s3_server.base_url
+    with openai.OpenAI(base_url=url, api_key=TEST_KEY, max_retries=0) as sdk:
+        good = sdk.files.create(file=CORPUS / "chat_valid.jsonl", purpose="fine-tune")
+        bad = sdk.files.create(file=CORPUS / "chat_errors.jsonl", purpose="fine-tune")
+        good = sdk.files.wait_for_processing(good.id, poll_interval=0.1, max_wait_seconds=60)
+        bad = sdk.files.wait_for_processing(bad.id, poll_interval=0.1, max_wait_seconds=60)
+        assert (good.status, good.status_details) == ("processed", None)
+        assert bad.status == "error" and bad.status_details is not None
+        assert bad.status_details.startswith("Invalid file format. ")
+    with httpx.Client(base_url=pg_s3_server.url, headers=AUTH, timeout=30) as admin:
+        report = admin.get(f"/v1/files/{bad.id}/report")
+        assert report.status_code == 200, report.text
+        # A project with a small quota: reservations and settling on PostgreSQL.
+        created = admin.post(
+            "/v1/organization/projects", json={"name": "small", "storage_quota_bytes": 5000}
+        )
+        assert created.status_code == 200, created.text
+        project_id = created.json()["id"]
+        key = admin.post(f"/v1/organization/projects/{project_id}/api_keys", json={"name": "m"})
+        assert key.status_code == 200, key.text
+        with openai.OpenAI(base_url=url, api_key=key.json()["value"], max_retries=0) as tenant:
+            kept = tenant.files.create(file=("a.bin", io.BytesIO(b"a" * 3000)), purpose="user_data")
+            with pytest.raises(openai.BadRequestError) as refused:
+                tenant.files.create(file=("b.bin", io.BytesIO(b"b" * 3000)), purpose="user_data")
+            assert refused.value.code == "storage_quota_exceeded"
+            assert [f.id for f in tenant.files.list()] == [kept.id]
+        # The plpgsql trigger counted the stored file; the refused upload's hold is gone.
+        usage = admin.get(f"/v1/organization/projects/{project_id}/usage").json()["quota"]
+        assert (usage["used_bytes"], usage["reserved_bytes"]) == (3000, 0)
+        with openai.OpenAI(base_url=url, api_key=key.json()["value"], max_retries=0) as tenant:
+            tenant.files.delete(kept.id)
+        usage = admin.get(f"/v1/organization/projects/{project_id}/usage").json()["quota"]
+        assert (usage["used_bytes"], usage["reserved_bytes"]) == (0, 0)
+
+
 def test_health_and_readiness_need_no_auth(pg_s3_server: ServerProcess) -> None:
     assert httpx.get(pg_s3_server.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(pg_s3_server.url + "/readyz")
