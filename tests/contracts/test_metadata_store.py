@@ -570,3 +570,30 @@ async def test_usage_per_purpose(store: MetadataStore) -> None:
         ("batch", 2, 12),
         ("fine-tune", 2, 30),
     ]
+
+
+async def test_concurrent_expiry_sweeps_across_projects_keep_usage(backend: Backend) -> None:
+    # Expiring files of many projects: each sweep's tombstones move several projects' counters
+    # (database triggers), so concurrent sweepers must lock those rows in one order.
+    servers = [await backend.open() for _ in range(3)]
+    try:
+        projects = [await new_project(servers[0], quota=None) for _ in range(8)]
+        for i in range(160):
+            await servers[0].insert_file(
+                FileRecord(
+                    **{**sized(projects[(i * 5) % 8], 10).__dict__, "expires_at": NOW - 1 - i % 3}
+                )
+            )
+        claimed: list[str] = []
+
+        async def claimer(meta: MetadataStore) -> None:
+            while batch := await meta.claim_expired_files(NOW, 7):
+                claimed.extend(r.id for r in batch)
+
+        await asyncio.gather(*(claimer(m) for m in servers for _ in range(3)))
+        assert len(claimed) == len(set(claimed)) == 160
+        for project in projects:
+            assert await counters(servers[1], project) == (0, 0)
+    finally:
+        for meta in servers:
+            await meta.close()

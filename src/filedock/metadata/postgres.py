@@ -208,18 +208,33 @@ class PostgresMetadataStore(MetadataStore):
         )
 
     async def claim_expired_files(self, now: int, limit: int) -> list[FileRecord]:
-        # SKIP LOCKED: rows another server is claiming right now are left to it. The picked rows
-        # are materialised once: as a plain `IN (subquery)` the planner may re-run the locking
-        # subquery (EvalPlanQual), locking rows it then never updates, which stalls other sweepers.
-        rows = await self._all(
-            f"WITH picked AS MATERIALIZED ("
-            f"SELECT seq FROM files WHERE deleted_at IS NULL AND expires_at <= %s "
-            f"ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED) "
-            f"UPDATE files SET deleted_at = %s FROM picked WHERE files.seq = picked.seq "
-            f"RETURNING {_qualified(FILE_COLUMNS)}",
-            (now, limit, now),
-        )
-        return [_file(r) for r in rows]
+        # SKIP LOCKED: rows another server is claiming right now are left to it. Tombstoning
+        # fires the usage trigger, which updates each file's projects row; a sweep spanning
+        # several projects would lock those rows in whatever order the UPDATE visits the files,
+        # and two sweepers could deadlock. So one transaction: lock the picked files, then
+        # their projects in id order, then tombstone.
+        async def claim(c: psycopg.AsyncConnection[Any]) -> list[FileRecord]:
+            async with c.transaction():
+                cur = await c.execute(
+                    "SELECT seq, project_id FROM files WHERE deleted_at IS NULL "
+                    "AND expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (now, limit),
+                )
+                picked = await cur.fetchall()
+                if not picked:
+                    return []
+                await c.execute(
+                    "SELECT id FROM projects WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                    (sorted({p for _, p in picked}),),
+                )
+                cur = await c.execute(
+                    "UPDATE files SET deleted_at = %s WHERE seq = ANY(%s) "
+                    f"AND deleted_at IS NULL RETURNING {FILE_COLUMNS}",
+                    (now, [seq for seq, _ in picked]),
+                )
+                return [_file(r) for r in await cur.fetchall()]
+
+        return await self._run(claim)
 
     async def purge_tombstones(self, deleted_before: int) -> int:
         async def purge(c: psycopg.AsyncConnection[Any]) -> int:
@@ -570,9 +585,13 @@ class PostgresMetadataStore(MetadataStore):
     async def release_expired_reservations(self, now: int) -> int:
         async def release(c: psycopg.AsyncConnection[Any]) -> int:
             async with c.transaction():
+                # SKIP LOCKED: holds another sweeper (or a settling upload) has just taken are
+                # left to it, so two sweepers never wait on each other's reservation rows.
                 cur = await c.execute(
-                    "DELETE FROM quota_reservations WHERE expires_at <= %s "
-                    "RETURNING project_id, bytes",
+                    "WITH picked AS MATERIALIZED (SELECT id FROM quota_reservations "
+                    "WHERE expires_at <= %s FOR UPDATE SKIP LOCKED) "
+                    "DELETE FROM quota_reservations r USING picked WHERE r.id = picked.id "
+                    "RETURNING r.project_id, r.bytes",
                     (now,),
                 )
                 rows = await cur.fetchall()
