@@ -597,3 +597,38 @@ async def test_concurrent_expiry_sweeps_across_projects_keep_usage(backend: Back
     finally:
         for meta in servers:
             await meta.close()
+
+
+async def test_concurrent_upload_flows_keep_the_counters_exact(backend: Backend) -> None:
+    # Many uploads at once on several "servers" (reserve, grow, then settle or give up) while a
+    # sweeper drops expired holds: no deadlock, no error, and the counters end exact.
+    servers = [await backend.open() for _ in range(3)]
+    try:
+        projects = [await new_project(servers[0], quota=None) for _ in range(3)]
+        stored: list[int] = []
+
+        async def upload(i: int) -> None:
+            meta, project = servers[i % 3], projects[i % 3]
+            res = hold(project, 10, expires_at=NOW + (5 if i % 4 == 0 else 100))
+            if not await meta.reserve_quota(res, 10**9, NOW):
+                return
+            if await meta.resize_reservation(res.id, 20, 10**9, res.expires_at) != "ok":
+                return
+            if i % 3 == 0:
+                await meta.release_reservation(res.id)
+            elif await meta.insert_file_settling(sized(project, 20), res.id, 10**9):
+                stored.append(20)
+
+        async def sweeper() -> None:
+            for _ in range(10):
+                await servers[2].release_expired_reservations(NOW + 10)
+                await asyncio.sleep(0)
+
+        await asyncio.gather(sweeper(), *(upload(i) for i in range(60)))
+        await servers[0].release_expired_reservations(NOW + 10**6)
+        totals = [await counters(servers[1], p) for p in projects]
+        assert sum(used for used, _ in totals) == sum(stored) and stored
+        assert all(reserved == 0 for _, reserved in totals)
+    finally:
+        for meta in servers:
+            await meta.close()
