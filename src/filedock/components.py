@@ -15,6 +15,7 @@ from filedock.metadata.sqlite import store_for_url
 from filedock.service import FileService
 from filedock.settings import Settings
 from filedock.sweeper import Sweeper
+from filedock.uploads import UploadService
 
 log = logging.getLogger("filedock")
 
@@ -37,19 +38,22 @@ class Components:
     files: FileService
     keys: ApiKeys
     sweeper: Sweeper
+    uploads: UploadService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(cls, settings: Settings) -> Components:
         blobs = blob_store_for(settings)
         metadata = metadata_store_for(settings)
+        files = FileService(settings, blobs, metadata)
         return cls(
             settings=settings,
             blobs=blobs,
             metadata=metadata,
-            files=FileService(settings, blobs, metadata),
+            files=files,
             keys=ApiKeys(metadata, settings.api_key),
             sweeper=Sweeper(settings, blobs, metadata),
+            uploads=UploadService(settings, files, blobs, metadata),
         )
 
     async def open(self) -> None:

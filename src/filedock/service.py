@@ -198,11 +198,16 @@ class FileService:
         size: int,
         sha256: str,
         expires_after: int | None,
+        *,
+        file_id: str | None = None,
     ) -> FileRecord:
-        """Insert the row for durable bytes; on failure the bytes are removed again."""
+        """Insert the row for durable bytes; on failure the bytes are removed again.
+
+        `file_id` lets a caller choose the id up front (the Uploads API records it first).
+        """
         created_at = int(time.time())
         record = FileRecord(
-            id=new_file_id(),
+            id=file_id or new_file_id(),
             project_id=project_id,
             purpose=purpose,
             filename=filename,

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
-from filedock.web import files
+from filedock.web import files, uploads
 from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
 from filedock.web.responses import JSONResponse, error_response
 
@@ -84,6 +84,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app = Starlette(
         routes=[
             *files.routes,
+            *uploads.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
