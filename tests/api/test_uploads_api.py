@@ -67,7 +67,14 @@ def error(response: Any, status: int) -> dict[str, Any]:
 
 
 def blob_files(data_dir: Path) -> list[Path]:
-    return sorted(p for p in (data_dir / "blobs").rglob("*") if p.is_file())
+    """Every stored blob: a file, or a composed folder of segments."""
+    return sorted((data_dir / "blobs").glob("*/*"))
+
+
+def blob_size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir())
+    return path.stat().st_size
 
 
 def test_create_parts_complete_in_any_order(client: TestClient, settings: Settings) -> None:
@@ -110,7 +117,7 @@ def test_create_parts_complete_in_any_order(client: TestClient, settings: Settin
     again = client.post(f"/v1/uploads/{upload['id']}/complete", json={"part_ids": []})
     assert again.json() == body
     # Only the composed file's bytes remain; the parts are gone.
-    assert [p.stat().st_size for p in blob_files(settings.data_dir)] == [len(content)]
+    assert [blob_size(p) for p in blob_files(settings.data_dir)] == [len(content)]
 
 
 def test_md5_checked_when_given(client: TestClient) -> None:
@@ -451,9 +458,9 @@ def test_cancel(client: TestClient, settings: Settings) -> None:
 
 
 def test_expiry_and_sweep(settings: Settings) -> None:
-    with make_client(settings.replace(upload_expiry_seconds=1)) as client:
+    with make_client(settings.replace(upload_expiry_seconds=3)) as client:
         upload = create(client, 20)
-        assert upload["expires_at"] == upload["created_at"] + 1
+        assert upload["expires_at"] == upload["created_at"] + 3
         a = part_id(client, upload["id"], b"a" * 10)
         # Orphan sweep with no grace: a pending Upload's parts are not orphans.
         sweeper = components(client).sweeper

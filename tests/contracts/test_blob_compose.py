@@ -1,0 +1,106 @@
+"""BlobStore.compose contract, run against every blob store available here (local disk)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from filedock.blobs.base import BlobStore
+from filedock.blobs.local import LocalBlobStore, _copy_into
+from filedock.errors import BlobNotFound
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 100_000):
+        yield data[start : start + 100_000]
+
+
+async def _read(store: BlobStore, key: str) -> bytes:
+    return b"".join([chunk async for chunk in store.read(key)])
+
+
+async def _keys(store: BlobStore) -> set[str]:
+    return {key async for key, _ in store.list_keys()}
+
+
+@pytest.fixture(params=["local-links", "local-copy"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    return LocalBlobStore(tmp_path / "blobs", link_parts=request.param == "local-links")
+
+
+def test_compose_concatenates_in_order(store: BlobStore) -> None:
+    async def main() -> None:
+        await store.open()
+        parts = {f"part{i:02d}": os.urandom(1000 * i + 7) for i in range(1, 6)}
+        for key, data in parts.items():
+            await store.put(key, _chunks(data))
+        order = ["part03", "part01", "part05", "part03", "part02"]
+        info = await store.compose("composed", order)
+        expected = b"".join(parts[k] for k in order)
+        assert (info.key, info.size, info.sha256) == ("composed", len(expected), "")
+        assert await _read(store, "composed") == expected
+        assert await store.size("composed") == len(expected)
+        # The parts are untouched; the caller deletes them.
+        for key, data in parts.items():
+            assert await _read(store, key) == data
+        assert await _keys(store) == {*parts, "composed"}
+        # Ranges across part boundaries read the same as from one file.
+        for start, end in [(0, 1), (1000, 9000), (1006, 1007), (5000, len(expected))]:
+            ranged = b"".join([c async for c in store.read("composed", start, end)])
+            assert ranged == expected[start:end]
+        # Deleting the parts leaves the composed blob whole.
+        for key in parts:
+            await store.delete(key)
+        assert await _read(store, "composed") == expected
+        empty = await store.compose("nothing", [])
+        assert empty.size == 0 and await _read(store, "nothing") == b""
+        assert await store.remove_abandoned_temporaries() == 0
+
+    anyio.run(main)
+
+
+def test_compose_with_missing_part_leaves_nothing(store: BlobStore) -> None:
+    async def main() -> None:
+        await store.open()
+        await store.put("there", _chunks(b"abc"))
+        with pytest.raises(BlobNotFound):
+            await store.compose("target", ["there", "missing"])
+        assert await _keys(store) == {"there"}
+        assert await store.remove_abandoned_temporaries() == 0
+
+    anyio.run(main)
+
+
+def test_sendfile_fallback_copies_the_same(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.write_bytes(os.urandom(300_000))
+    dest = tmp_path / "dst"
+    with source.open("rb") as src, dest.open("wb") as dst:
+        dst.write(b"head")
+        dst.flush()
+        assert _copy_into(src.fileno(), dst.fileno(), 300_000, False) is False
+    assert dest.read_bytes() == b"head" + source.read_bytes()
+
+
+def test_deleted_composed_blob_and_abandoned_composition(store: BlobStore) -> None:
+    async def main() -> None:
+        await store.open()
+        await store.put("p", _chunks(b"x" * 10))
+        await store.compose("c", ["p", "p"])
+        await store.delete("c")
+        await store.delete("c")  # deleting a missing blob is not an error
+        assert await _keys(store) == {"p"}
+        with pytest.raises(BlobNotFound):
+            await store.size("c")
+        # A composition abandoned by a crash (no lock held) is a temporary like any other.
+        assert isinstance(store, LocalBlobStore)
+        (store.root / "tmp" / "c.dead.compose").mkdir()
+        (store.root / "tmp" / "c.dead.compose" / "00000000").write_bytes(b"x")
+        assert await store.remove_abandoned_temporaries() == 1
+        assert list((store.root / "tmp").iterdir()) == []
+
+    anyio.run(main)
