@@ -1,5 +1,5 @@
 # One entry point for contributors. Run inside the virtual environment you installed into.
-.PHONY: install test lint format typecheck serve bench
+.PHONY: install test lint format typecheck serve bench bench-uploads
 
 install:
 	pip install -e '.[dev]'
@@ -23,3 +23,6 @@ serve:
 
 bench:
 	python bench/bench_core.py
+
+bench-uploads:
+	python bench/bench_uploads.py
