@@ -61,7 +61,9 @@ def make_source(path: Path, size: int) -> None:
             written += take
 
 
-def multipart(fd: int, name: str, filename: str, start: int, length: int, fields: dict[str, str]):
+def multipart(
+    fd: int, name: str, filename: str, start: int, length: int, fields: dict[str, str]
+) -> tuple[dict[str, str], Iterator[bytes]]:
     """(headers, body iterator) of a multipart request whose file part is bytes start..+length."""
     head = b"".join(
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
@@ -185,7 +187,9 @@ def main() -> None:
         limits = httpx.Limits(max_connections=args.in_flight + 2)
         with httpx.Client(timeout=600, limits=limits) as client:
             hwm_start = vm_hwm_kib(server.pid)
-            single_times, upload_times, complete_times = [], [], []
+            single_times: list[float] = []
+            upload_times: list[float] = []
+            complete_times: list[float] = []
             growth_single = growth_uploads = 0
             for _ in range(args.runs):
                 before = vm_hwm_kib(server.pid)
