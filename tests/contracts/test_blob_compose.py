@@ -8,6 +8,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from filedock.blobs.base import BlobStore
 from filedock.blobs.local import LocalBlobStore, _copy_into
@@ -102,5 +104,35 @@ def test_deleted_composed_blob_and_abandoned_composition(store: BlobStore) -> No
         (store.root / "tmp" / "c.dead.compose" / "00000000").write_bytes(b"x")
         assert await store.remove_abandoned_temporaries() == 1
         assert list((store.root / "tmp").iterdir()) == []
+
+    anyio.run(main)
+
+
+@given(
+    sizes=st.lists(st.integers(0, 3000), max_size=6),
+    bounds=st.tuples(st.integers(0, 20000), st.integers(0, 20000)),
+)
+@settings(max_examples=60, deadline=None)
+def test_composed_ranges_read_like_one_file(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], bounds: tuple[int, int]
+) -> None:
+    store = LocalBlobStore(tmp_path_factory.mktemp("ranges"))
+    parts = [os.urandom(size) for size in sizes]
+    whole = b"".join(parts)
+    start, end = min(bounds), max(bounds)
+    end = min(end, len(whole))
+    start = min(start, end)
+
+    async def main() -> None:
+        await store.open()
+        keys = []
+        for index, data in enumerate(parts):
+            await store.put(f"part{index}", _chunks(data))
+            keys.append(f"part{index}")
+        await store.compose("whole", keys)
+        assert await store.size("whole") == len(whole)
+        got = b"".join([c async for c in store.read("whole", start, end)])
+        assert got == whole[start:end]
+        assert b"".join([c async for c in store.read("whole", start)]) == whole[start:]
 
     anyio.run(main)
