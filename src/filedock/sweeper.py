@@ -24,6 +24,7 @@ class SweepReport:
     uploads_settled: int = 0
     uploads_expired: int = 0
     upload_parts: int = 0
+    uploads_purged: int = 0
 
 
 class Sweeper:
@@ -57,8 +58,8 @@ class Sweeper:
         return report
 
     async def sweep_uploads(self, report: SweepReport, now: int) -> None:
-        """Settle completions a crash interrupted, expire pending Uploads, then remove the parts
-        of every Upload that is no longer pending (bytes first, then rows)."""
+        """Settle completions a crash interrupted, expire pending Uploads, remove the parts of
+        every Upload that is no longer pending (bytes first, then rows), and purge old rows."""
         report.uploads_settled = await self.metadata.settle_published_uploads()
         while True:
             expired = await self.metadata.claim_expired_uploads(now, BATCH)
@@ -73,6 +74,10 @@ class Sweeper:
             report.upload_parts += len(parts)
             if len(parts) < BATCH:
                 break
+        # Finished Uploads stay answerable (a retried complete) as long as deleted files do.
+        report.uploads_purged = await self.metadata.purge_finished_uploads(
+            now - int(self.settings.tombstone_retention_seconds)
+        )
 
     async def remove_orphans(self, grace: float) -> int:
         """Delete committed blobs older than `grace` seconds that no live row refers to."""

@@ -482,6 +482,12 @@ def test_expiry_and_sweep(settings: Settings) -> None:
             components(client).metadata.get_upload, "proj_default", upload["id"]
         )
         assert stored is not None and stored.status == "expired"
+        # Once the retention has passed, the finished Upload's row goes too.
+        later = components(client).sweeper
+        later.settings = later.settings.replace(tombstone_retention_seconds=-3600)
+        report = client.portal.call(later.sweep)  # type: ignore[union-attr]
+        assert report.uploads_purged == 1
+        assert error(client.post(f"/v1/uploads/{upload['id']}/cancel"), 404)["param"] == "upload_id"
 
 
 def test_crash_between_publish_and_mark_is_settled(client: TestClient, settings: Settings) -> None:

@@ -145,3 +145,8 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def pending_upload_part_keys(self, keys: list[str]) -> set[str]:
         """Which of `keys` are blobs of parts of a pending Upload (live for the orphan sweep)."""
+
+    @abc.abstractmethod
+    async def purge_finished_uploads(self, expired_before: int) -> int:
+        """Remove rows of Uploads that are no longer pending, have no part rows left, and
+        expired before the given time. Returns how many."""

@@ -458,6 +458,17 @@ class SqliteMetadataStore(MetadataStore):
 
         return await self._run(find)
 
+    async def purge_finished_uploads(self, expired_before: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM uploads WHERE status <> 'pending' AND expires_at < ? "
+                    "AND NOT EXISTS (SELECT 1 FROM upload_parts p WHERE p.upload_id = uploads.id)",
+                    (expired_before,),
+                ).rowcount
+            )
+        )
+
 
 def store_for_url(url: str) -> MetadataStore:
     """The metadata store for a database URL."""
