@@ -6,20 +6,25 @@ In one run, on one `filedock serve` (FILEDOCK_MAX_FILE_BYTES raised so POST /fil
 (interleaved --runs times) and prints MB/s of each (10^6 bytes/s, whole operation), the ratio,
 the complete() time, and the server's VmHWM growth over each phase.
 
-Both use the same client: httpx in threads, each request body streamed from the source file with
-os.pread in 1 MiB blocks and a Content-Length (the client never holds a whole part).
+Both use the same client, so the ratio compares the server's two paths:
+- `--client curl` (default when curl is installed): one curl process per request, `-F file=@...`;
+  the parts are cut into separate files before timing starts;
+- `--client httpx`: httpx in threads, each body streamed from the source file with os.pread in 1 MiB
+  blocks (the Python client competes for the GIL and the 2 cores, which penalises 4 in flight).
 
 Usage: python bench/bench_uploads.py [--size-mib 2048] [--part-mib 64] [--in-flight 4] [--runs 1]
-       [--verify] [--keep-dir]
+       [--client curl|httpx] [--verify] [--keep-dir]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -142,6 +147,75 @@ def uploads_api(
     return finished - started, finished - complete_started, file["id"]
 
 
+def curl_post(url: str, path: Path, fields: dict[str, str], file_field: str) -> dict[str, object]:
+    """One multipart POST with curl streaming `path`; the JSON answer."""
+    args = ["curl", "-sS", "--fail-with-body", "-H", f"Authorization: {AUTH['Authorization']}"]
+    for key, value in fields.items():
+        args += ["-F", f"{key}={value}"]
+    args += ["-F", f"{file_field}=@{path}", url]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    answer: dict[str, object] = json.loads(out)
+    return answer
+
+
+def single_stream_curl(base: str, source: Path, size: int) -> tuple[float, str]:
+    started = time.perf_counter()
+    answer = curl_post(f"{base}/files", source, {"purpose": "user_data"}, "file")
+    elapsed = time.perf_counter() - started
+    assert answer["bytes"] == size
+    return elapsed, str(answer["id"])
+
+
+def uploads_api_curl(
+    client: httpx.Client, base: str, parts: list[Path], size: int, in_flight: int
+) -> tuple[float, float, str]:
+    started = time.perf_counter()
+    created = client.post(
+        f"{base}/uploads",
+        headers=AUTH,
+        json={
+            "filename": "big.bin",
+            "purpose": "user_data",
+            "bytes": size,
+            "mime_type": "application/octet-stream",
+        },
+    )
+    created.raise_for_status()
+    upload_id = created.json()["id"]
+
+    def send(path: Path) -> str:
+        return str(curl_post(f"{base}/uploads/{upload_id}/parts", path, {}, "data")["id"])
+
+    with ThreadPoolExecutor(in_flight) as pool:
+        part_ids = list(pool.map(send, parts))
+    complete_started = time.perf_counter()
+    done = client.post(
+        f"{base}/uploads/{upload_id}/complete", headers=AUTH, json={"part_ids": part_ids}
+    )
+    finished = time.perf_counter()
+    done.raise_for_status()
+    file = done.json()["file"]
+    assert file["bytes"] == size
+    return finished - started, finished - complete_started, file["id"]
+
+
+def cut_parts(source: Path, folder: Path, part: int) -> list[Path]:
+    folder.mkdir()
+    paths = []
+    with source.open("rb") as src:
+        index = 0
+        while True:
+            path = folder / f"part{index:04d}"
+            with path.open("wb") as out:
+                copied = os.sendfile(out.fileno(), src.fileno(), None, part)
+            if copied == 0:
+                path.unlink()
+                break
+            paths.append(path)
+            index += 1
+    return paths
+
+
 def content_sha256(client: httpx.Client, base: str, file_id: str) -> str:
     digest = hashlib.sha256()
     with client.stream("GET", f"{base}/files/{file_id}/content", headers=AUTH) as response:
@@ -164,6 +238,9 @@ def main() -> None:
     parser.add_argument("--part-mib", type=int, default=64)
     parser.add_argument("--in-flight", type=int, default=4)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument(
+        "--client", choices=["curl", "httpx"], default="curl" if shutil.which("curl") else "httpx"
+    )
     parser.add_argument("--verify", action="store_true", help="compare content sha256 too")
     parser.add_argument("--keep-dir", action="store_true")
     args = parser.parse_args()
@@ -181,6 +258,7 @@ def main() -> None:
         source = work / "source.bin"
         make_source(source, size)
         expected = file_sha256(source) if args.verify else None
+        parts = cut_parts(source, work / "parts", part) if args.client == "curl" else []
         server.start()
         base = server.base_url
         fd = os.open(source, os.O_RDONLY)
@@ -193,13 +271,21 @@ def main() -> None:
             growth_single = growth_uploads = 0
             for _ in range(args.runs):
                 before = vm_hwm_kib(server.pid)
-                elapsed, single_id = single_stream(client, base, fd, size)
+                if args.client == "curl":
+                    elapsed, single_id = single_stream_curl(base, source, size)
+                else:
+                    elapsed, single_id = single_stream(client, base, fd, size)
                 single_times.append(elapsed)
                 growth_single = max(growth_single, vm_hwm_kib(server.pid) - before)
                 before = vm_hwm_kib(server.pid)
-                elapsed, completing, upload_file_id = uploads_api(
-                    client, base, fd, size, part, args.in_flight
-                )
+                if args.client == "curl":
+                    elapsed, completing, upload_file_id = uploads_api_curl(
+                        client, base, parts, size, args.in_flight
+                    )
+                else:
+                    elapsed, completing, upload_file_id = uploads_api(
+                        client, base, fd, size, part, args.in_flight
+                    )
                 upload_times.append(elapsed)
                 complete_times.append(completing)
                 growth_uploads = max(growth_uploads, vm_hwm_kib(server.pid) - before)
@@ -214,7 +300,7 @@ def main() -> None:
         upload_rate = size / statistics.median(upload_times) / 1e6
         print(
             f"file size                  {args.size_mib} MiB, parts of {args.part_mib} MiB, "
-            f"{args.in_flight} in flight, {args.runs} run(s), median shown"
+            f"{args.in_flight} in flight, {args.runs} run(s), median shown, client {args.client}"
         )
         print(
             f"POST /files, one stream    {single_rate:8.1f} MB/s  "
