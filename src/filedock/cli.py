@@ -6,16 +6,20 @@ import asyncio
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
 
 from filedock import __version__
+from filedock.cli_client import register_client_commands
 from filedock.components import Components
 from filedock.errors import FiledockError
+from filedock.logs import configure_logging
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
 
 T = TypeVar("T")
@@ -73,9 +77,10 @@ def serve(**overrides: Any) -> None:
 
     settings = _settings(overrides)
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        configure_logging(settings)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
@@ -89,6 +94,9 @@ def serve(**overrides: Any) -> None:
     for f in dataclasses.fields(Settings):
         value = getattr(settings, f.name)
         os.environ[ENV_PREFIX + f.name.upper()] = str(value)
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done; a finished graceful stop is
+    # a normal exit, so the re-raised signal ends the process with status 0 instead of -15.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "filedock.web.asgi:app_from_env",
         factory=True,
@@ -100,8 +108,14 @@ def serve(**overrides: Any) -> None:
         lifespan="on",
         access_log=settings.log_level.lower() == "debug",
         log_level=settings.log_level.lower(),
+        # JSON logs: let uvicorn's loggers propagate to our root handler instead of their own.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=30,
     )
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 @main.command()
@@ -158,6 +172,10 @@ def keys_revoke(key: str, **overrides: Any) -> None:
     """Revoke a key by id or prefix; effective on the next request."""
     record = _run(_settings(overrides), lambda c: c.keys.revoke(key))
     click.echo(f"revoked {record.id} ({record.prefix}...)")
+
+
+# Client commands (upload, ls, get, rm, info, report, wait) live in cli_client.py.
+register_client_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,7 +48,6 @@ class ApiKeys:
             raise AuthenticationFailed(
                 "You didn't provide an API key. You need to provide your API key in an "
                 "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                code="missing_api_key",
             )
         scheme, _, secret = authorization.partition(" ")
         secret = secret.strip()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore, BlobWriter
-from filedock.errors import FileNotFound, FileTooLarge, InvalidRequest
+from filedock.errors import BlobNotFound, FileNotFound, FileTooLarge, InvalidRequest
 from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
@@ -286,3 +286,31 @@ class FileService:
     def read_content(self, record: FileRecord, start: int, end: int) -> AsyncIterator[bytes]:
         """Stream bytes start..end (exclusive) of a file."""
         return self.blobs.read(record.blob_key, start, end)
+
+    async def open_content(self, record: FileRecord, start: int, end: int) -> AsyncIterator[bytes]:
+        """Like `read_content`, but the bytes are opened before this returns.
+
+        A response must not start (status and Content-Length sent) for bytes that cannot be read:
+        a file deleted between `download_file` and here is a 404, missing bytes of a live file
+        are our fault (StorageError).
+        """
+        stream = self.read_content(record, start, end)
+        try:
+            first = await anext(stream)
+        except StopAsyncIteration:
+            first = b""
+        except BlobNotFound:
+            await stream.aclose()  # type: ignore[attr-defined]
+            await self.retrieve_file(record.project_id, record.id)  # 404 once deleted or expired
+            raise
+        return _prepend(first, stream)
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        if first:
+            yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()  # type: ignore[attr-defined]

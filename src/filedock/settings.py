@@ -107,6 +107,14 @@ class Settings:
         3600, "Seconds after creation when a pending Upload expires and its parts are removed."
     )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
+    # observability (metrics and logs; see docs/metrics.md)
+    log_format: str = _setting(
+        "text", "Log format: text (readable) or json (one object per line, with the request id)."
+    )
+    access_log: bool = _setting(
+        False, "Log one line per request: method, route, status, duration and request id."
+    )
+    metrics_enabled: bool = _setting(True, "Serve Prometheus metrics at GET /metrics (no key).")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

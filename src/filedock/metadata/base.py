@@ -90,6 +90,11 @@ class MetadataStore(abc.ABC):
     async def revoke_api_key(self, key_id_or_prefix: str, now: int) -> ApiKeyRecord | None:
         """Revoke by id or prefix; None if no such key."""
 
+    # metrics (not abstract, so stores written before it still load; override it)
+    async def usage_by_purpose(self, now: int) -> list[tuple[str, int, int]]:
+        """(purpose, live files, stored bytes) over every project, for the metrics scrape."""
+        raise NotImplementedError
+
     # uploads
     @abc.abstractmethod
     async def insert_upload(self, record: UploadRecord) -> None:

@@ -286,6 +286,19 @@ class SqliteMetadataStore(MetadataStore):
 
         return await self._run(revoke)
 
+    # metrics -------------------------------------------------------------------------------
+    async def usage_by_purpose(self, now: int) -> list[tuple[str, int, int]]:
+        return await self._run(
+            lambda c: [
+                (str(r[0]), int(r[1]), int(r[2]))
+                for r in c.execute(
+                    f"SELECT purpose, COUNT(*), COALESCE(SUM(bytes), 0) FROM files "
+                    f"WHERE {LIVE} GROUP BY purpose ORDER BY purpose",
+                    (now,),
+                )
+            ]
+        )
+
     # uploads -------------------------------------------------------------------------------
     async def insert_upload(self, record: UploadRecord) -> None:
         await self._run(

@@ -10,13 +10,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
 from filedock.web import files, uploads
+from filedock.web.dashboard import dashboard_routes
 from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
+from filedock.web.observability import install_observability
 from filedock.web.responses import JSONResponse, error_response
 
 log = logging.getLogger("filedock.web")
@@ -36,7 +38,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         error = NotFound(f"Invalid URL ({described})")
     elif exc.status_code == 405:
-        error = MethodNotAllowed(f"Method not allowed ({described})")
+        error = MethodNotAllowed(
+            f"Method not allowed ({described})", headers={"Allow": _allowed_methods(request)}
+        )
     else:
         error = InvalidRequest(str(exc.detail))
     return error_response(error)
@@ -48,9 +52,23 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=400)
 
 
+def _allowed_methods(request: Request) -> str:
+    # One path is served by several single-method routes: Allow must name all of them.
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": "GET"})
+            if match != Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
-    return error_response(ServerError("The server had an error while processing your request."))
+    log.error("request %s failed unexpectedly", request.state.request_id, exc_info=exc)
+    response = error_response(ServerError("The server had an error while processing your request."))
+    # This response is sent from outside RequestIdMiddleware, so the id is added here.
+    response.headers["x-request-id"] = request.state.request_id
+    return response
 
 
 async def healthz(request: Request) -> Response:
@@ -98,5 +116,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     )
     app.state.components = components
     app.add_middleware(AuthMiddleware, keys=lambda: components.keys)
+    # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
+    # on before RequestIdMiddleware so it runs inside it and sees the request id.
+    app.router.routes.extend(dashboard_routes())
+    install_observability(app, settings)
     app.add_middleware(RequestIdMiddleware)
     return app

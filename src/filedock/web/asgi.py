@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from filedock.logs import configure_logging
 from filedock.settings import Settings
 from filedock.web.app import create_app
 
 
 def app_from_env() -> Starlette:
     """Build the app from FILEDOCK_* environment variables (used by each server worker)."""
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    # Each worker process configures its own logging (text or JSON with request ids).
+    configure_logging(settings)
+    return create_app(settings)

@@ -6,7 +6,7 @@ import mimetypes
 import urllib.parse
 from collections.abc import AsyncIterator
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -47,6 +47,12 @@ async def create_file(request: Request) -> Response:
     try:
         await feed_multipart(request.stream(), boundary, upload)
         record = await upload.finish()
+    except ClientDisconnect:
+        await upload.abort()
+        # The client went away mid-upload: a client event, not a fault of ours to log as one.
+        raise InvalidRequest(
+            "The upload was interrupted: the client closed the connection."
+        ) from None
     except BaseException:
         await upload.abort()
         raise
@@ -116,7 +122,9 @@ async def download_file(request: Request) -> Response:
     }
     if span:
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.bytes}"
-    body = service.read_content(record, start, end) if end > start else _empty()
+    # HEAD gets the same headers; the bytes are not read (the server would discard them).
+    wanted = end > start and request.method != "HEAD"
+    body = await service.open_content(record, start, end) if wanted else _empty()
     return StreamingResponse(
         body,
         status_code=206 if span else 200,

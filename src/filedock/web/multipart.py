@@ -15,6 +15,7 @@ from filedock.service import MAX_FIELD_BYTES
 
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 16 * 1024
+MAX_BOUNDARY_BYTES = 256
 
 _TOKEN = r"[^\s;=\"]+"
 _PARAM = re.compile(rf'\s*;\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
@@ -49,6 +50,12 @@ def multipart_boundary(content_type: str | None) -> bytes:
         raise InvalidRequest(
             f"Invalid Content-Type header ({content_type}), expected multipart/form-data "
             "with a boundary."
+        )
+    if len(boundary) > MAX_BOUNDARY_BYTES:
+        # RFC 2046 allows 70 characters; the parser refuses more than this.
+        raise InvalidRequest(
+            f"Invalid Content-Type header: the multipart boundary is longer than "
+            f"{MAX_BOUNDARY_BYTES} characters."
         )
     return boundary
 

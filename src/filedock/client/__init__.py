@@ -1,0 +1,47 @@
+"""A Python client for OpenAI-compatible Files APIs (filedock or api.openai.com), on httpx.
+
+Mirrors the official SDK's `client.files` and adds progress callbacks, chunked parallel uploads
+through the Uploads API with per-part retries, and downloads streamed to a path.
+"""
+
+from filedock.client._common import ProgressCallback
+from filedock.client.aio import AsyncFilesClient
+from filedock.client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    FiledockClientError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProcessingTimeout,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+from filedock.client.sync import FilesClient, UploadCancelled
+from filedock.client.types import FileDeleted, FileList, FileObject, Upload
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "AsyncFilesClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "FileDeleted",
+    "FileList",
+    "FileObject",
+    "FiledockClientError",
+    "FilesClient",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProcessingTimeout",
+    "ProgressCallback",
+    "RateLimitError",
+    "UnprocessableEntityError",
+    "Upload",
+    "UploadCancelled",
+]
