@@ -38,8 +38,10 @@ def components(client: TestClient) -> Components:
 
 
 def create(client: TestClient, size: int, **extra: Any) -> dict[str, Any]:
-    body = {"filename": "data.jsonl", "purpose": "fine-tune", "bytes": size}
-    body["mime_type"] = "text/jsonl"
+    # user_data: no content checks, so random bytes make a `processed` file whatever the
+    # validation rules (those are tested where they live).
+    body = {"filename": "data.bin", "purpose": "user_data", "bytes": size}
+    body["mime_type"] = "application/octet-stream"
     body.update(extra)
     response = client.post("/v1/uploads", json=body)
     assert response.status_code == 200, response.text
@@ -105,8 +107,8 @@ def test_create_parts_complete_in_any_order(client: TestClient, settings: Settin
     assert list(body) == [*UPLOAD_KEYS, "file"]
     assert body["status"] == "completed"
     file = body["file"]
-    assert file["bytes"] == len(content) and file["filename"] == "data.jsonl"
-    assert file["purpose"] == "fine-tune" and file["status"] == "processed"
+    assert file["bytes"] == len(content) and file["filename"] == "data.bin"
+    assert file["purpose"] == "user_data" and file["status"] == "processed"
     assert client.get(f"/v1/files/{file['id']}").json() == file
     fetched = client.get(f"/v1/files/{file['id']}/content")
     assert fetched.content == content
@@ -171,7 +173,7 @@ def test_expires_after_and_batch_default(client: TestClient) -> None:
     )
     file = done.json()["file"]
     assert file["expires_at"] == file["created_at"] + 7200
-    batch = create(client, 2, purpose="batch")
+    batch = create(client, 2, purpose="batch", filename="b.jsonl")
     done = client.post(
         f"/v1/uploads/{batch['id']}/complete",
         json={"part_ids": [part_id(client, batch["id"], b"{}")]},
@@ -296,7 +298,10 @@ def test_create_errors(
 
 def test_create_limits_are_inclusive(client: TestClient) -> None:
     assert create(client, 8 * GiB)["bytes"] == 8 * GiB
-    assert create(client, 200 * 1024 * 1024, purpose="batch")["status"] == "pending"
+    assert (
+        create(client, 200 * 1024 * 1024, purpose="batch", filename="b.jsonl")["status"]
+        == "pending"
+    )
     assert create(client, 1, filename="batch-input", purpose="batch")["filename"] == "batch-input"
     assert create(client, 1, mime_type="pdf", filename="x.pdf", purpose="assistants")
 
@@ -504,8 +509,8 @@ def test_crash_between_publish_and_mark_is_settled(client: TestClient, settings:
     async def publish() -> None:
         await service.files.publish_file(
             "proj_default",
-            "fine-tune",
-            "data.jsonl",
+            "user_data",
+            "data.bin",
             info.key,
             info.size,
             "x",
@@ -531,8 +536,8 @@ def test_crash_between_publish_and_mark_is_settled(client: TestClient, settings:
     async def publish_second() -> None:
         await service.files.publish_file(
             "proj_default",
-            "fine-tune",
-            "data.jsonl",
+            "user_data",
+            "data.bin",
             info.key,
             info.size,
             "x",
