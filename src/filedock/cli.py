@@ -174,6 +174,55 @@ def keys_revoke(key: str, **overrides: Any) -> None:
     click.echo(f"revoked {record.id} ({record.prefix}...)")
 
 
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+VALIDATE_CHUNK = 1024 * 1024
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, allow_dash=False))
+@click.option(
+    "--purpose",
+    required=True,
+    type=click.Choice(["fine-tune", "batch", "evals", "vision", "assistants"]),
+    help="The purpose the file would be uploaded with.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def validate(path: str, purpose: str, as_json: bool) -> None:
+    """Check a file offline exactly as the server would; exit 1 when it is invalid.
+
+    Limits come from the same FILEDOCK_* variables as the server's (e.g.
+    FILEDOCK_FINE_TUNE_MIN_EXAMPLES). A progress bar is shown for files over 8 MB when stderr is
+    a terminal.
+    """
+    import io
+    import json
+
+    from filedock.processing import validation_options
+    from filedock.validation import validator_for
+
+    settings = _settings({})
+    validator = validator_for(purpose, os.path.basename(path), validation_options(settings))
+    size = os.path.getsize(path)
+    show = size > PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    with (
+        open(path, "rb") as source,
+        click.progressbar(
+            length=size, label="validating", file=sys.stderr if show else io.StringIO()
+        ) as bar,
+    ):
+        while chunk := source.read(VALIDATE_CHUNK):
+            validator.feed(chunk)
+            bar.update(len(chunk))
+            if validator.done:
+                break
+    report = validator.finish()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        click.echo(report.to_text())
+    sys.exit(0 if report.valid else 1)
+
+
 # Client commands (upload, ls, get, rm, info, report, wait) live in cli_client.py.
 register_client_commands(main)
 

@@ -12,6 +12,7 @@ from filedock.blobs.local import LocalBlobStore
 from filedock.keys import ApiKeys
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.sqlite import store_for_url
+from filedock.processing import Processor
 from filedock.service import FileService
 from filedock.settings import Settings
 from filedock.sweeper import Sweeper
@@ -38,6 +39,7 @@ class Components:
     files: FileService
     keys: ApiKeys
     sweeper: Sweeper
+    processor: Processor
     uploads: UploadService
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -45,11 +47,13 @@ class Components:
     def build(cls, settings: Settings) -> Components:
         blobs = blob_store_for(settings)
         metadata = metadata_store_for(settings)
-        files = FileService(settings, blobs, metadata)
+        processor = Processor(settings, blobs, metadata)
+        files = FileService(settings, blobs, metadata, processor)
         return cls(
             settings=settings,
             blobs=blobs,
             metadata=metadata,
+            processor=processor,
             files=files,
             keys=ApiKeys(metadata, settings.api_key),
             sweeper=Sweeper(settings, blobs, metadata),
@@ -64,6 +68,8 @@ class Components:
         """Recover from a crash (temporaries, orphans) and start the periodic sweeper."""
         await self.sweeper.sweep()
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
+        # Files left in status uploaded by a stopped server are claimed by this loop too.
+        await self.processor.start()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -74,6 +80,7 @@ class Components:
                 log.exception("sweep failed; retrying at the next interval")
 
     async def close(self) -> None:
+        await self.processor.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

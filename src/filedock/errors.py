@@ -49,6 +49,12 @@ class FileTooLarge(InvalidRequest):
     code = "file_too_large"
 
 
+class InvalidFileContent(InvalidRequest):
+    """400 in strict mode: the uploaded content failed validation."""
+
+    code = "invalid_file_format"
+
+
 class NotFound(FiledockError):
     status = 404
     type = "invalid_request_error"

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os.path
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from filedock.blobs.base import BlobStore, BlobWriter
-from filedock.errors import BlobNotFound, FileNotFound, FileTooLarge, InvalidRequest
+from filedock.errors import (
+    BlobNotFound,
+    FileNotFound,
+    FileTooLarge,
+    InvalidFileContent,
+    InvalidRequest,
+    MetadataError,
+)
 from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.processing import Processor, report_json
 from filedock.settings import Settings
+from filedock.validation import Report
 
 log = logging.getLogger("filedock.service")
 
@@ -123,10 +134,17 @@ class FileUpload:
 class FileService:
     """The operations of the Files API. Knows nothing of HTTP."""
 
-    def __init__(self, settings: Settings, blobs: BlobStore, metadata: MetadataStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        blobs: BlobStore,
+        metadata: MetadataStore,
+        processor: Processor | None = None,
+    ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.processor = processor or Processor(settings, blobs, metadata)
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -203,8 +221,25 @@ class FileService:
     ) -> FileRecord:
         """Insert the row for durable bytes; on failure the bytes are removed again.
 
-        `file_id` lets a caller choose the id up front (the Uploads API records it first).
+        Files whose purpose needs content checks start in status `uploaded` and are checked in
+        the background; in strict mode (`reject_invalid`) they are checked first and invalid
+        content is refused (its bytes deleted). `file_id` lets a caller choose the id up front
+        (the Uploads API records it first).
         """
+        status = "processed"
+        report: Report | None = None
+        if self.processor.needs_check(purpose):
+            if self.settings.reject_invalid:
+                try:
+                    report = await self.processor.validate_blob(purpose, filename, blob_key)
+                except BaseException:
+                    await self.blobs.delete(blob_key)
+                    raise
+                if not report.valid:
+                    await self.blobs.delete(blob_key)
+                    raise InvalidFileContent(report.status_details() or "", param="file")
+            else:
+                status = "uploaded"
         created_at = int(time.time())
         record = FileRecord(
             id=file_id or new_file_id(),
@@ -214,16 +249,25 @@ class FileService:
             bytes=size,
             created_at=created_at,
             expires_at=created_at + expires_after if expires_after is not None else None,
-            status="processed",
+            status=status,
             status_details=None,
             sha256=sha256,
             blob_key=blob_key,
         )
         try:
-            return await self.metadata.insert_file(record)
+            inserted = await self.metadata.insert_file(record)
         except BaseException:
             await self.blobs.delete(blob_key)
             raise
+        if report is not None:
+            try:
+                await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
+            except MetadataError:
+                # The file itself is stored and valid; only its report page will be missing.
+                log.warning("could not store the validation report of %s", inserted.id)
+        if status == "uploaded":
+            self.processor.kick()
+        return inserted
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
         record = await self.metadata.get_file(project_id, file_id, int(time.time()))
@@ -304,6 +348,27 @@ class FileService:
             await self.retrieve_file(record.project_id, record.id)  # 404 once deleted or expired
             raise
         return _prepend(first, stream)
+
+    async def retrieve_file_report(self, project_id: str, file_id: str) -> dict[str, Any]:
+        """The validation report of a file (documented extension: GET /v1/files/{id}/report).
+
+        `verdict` is `valid` or `invalid` once checked, `pending` while the file is `uploaded`,
+        and `unchecked` for purposes without content checks.
+        """
+        record = await self.retrieve_file(project_id, file_id)
+        stored = await self.metadata.get_file_report(record.id)
+        if stored is not None:
+            body: dict[str, Any] = json.loads(stored)
+        else:
+            body = Report(record.purpose).to_json()
+            body["verdict"] = "pending" if record.status == "uploaded" else "unchecked"
+        return {
+            "object": "file.report",
+            "file_id": record.id,
+            "filename": record.filename,
+            "status": record.status,
+            **{k: v for k, v in body.items() if k != "object"},
+        }
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

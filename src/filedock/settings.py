@@ -116,6 +116,38 @@ class Settings:
     )
     metrics_enabled: bool = _setting(True, "Serve Prometheus metrics at GET /metrics (no key).")
 
+    # processing and validation
+    reject_invalid: bool = _setting(
+        False,
+        "Strict mode: reject invalid content with 400 at upload instead of storing a file in "
+        "status error (the bytes are not kept).",
+    )
+    processing_concurrency: int = _setting(
+        2, "Files whose content one server checks at the same time."
+    )
+    processing_lease_seconds: float = _setting(
+        300.0,
+        "How long a server's claim on a file being processed lasts without renewal; after a "
+        "crash another server (or a restart) takes the file over once it runs out.",
+    )
+    processing_poll_seconds: float = _setting(
+        5.0, "How often a server looks for files still waiting to be processed."
+    )
+    processing_delay_seconds: float = _setting(
+        0.0, "Test-only: wait this long before checking each file (to observe status uploaded)."
+    )
+    report_max_errors: int = _setting(
+        100, "Errors (and warnings) listed in a validation report; the total is always counted."
+    )
+    fine_tune_min_examples: int = _setting(10, "Fewest examples a fine-tune file may have.")
+    fine_tune_context_tokens: int = _setting(
+        65536, "Tokens above which a fine-tune example gets an example_too_long warning."
+    )
+    batch_max_requests: int = _setting(50000, "Most requests (lines) a batch file may have.")
+    assistants_max_tokens: int = _setting(
+        2_000_000, "Most tokens (o200k_base) an assistants file may hold."
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read FILEDOCK_* variables from `env` (default os.environ), then apply overrides."""

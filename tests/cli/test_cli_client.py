@@ -31,19 +31,19 @@ def test_upload_wait_ls_get_info_rm(live_server: ServerProcess, tmp_path: Path) 
     b = tmp_path / "b.txt"
     b.write_bytes(b"hello\n")
 
-    result = _run(live_server, "upload", str(a), str(b), "--purpose", "assistants", "--wait")
+    result = _run(live_server, "upload", str(a), str(b), "--purpose", "user_data", "--wait")
     assert result.exit_code == 0, result.output
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     ids = [r[0] for r in rows]
     assert len(ids) == 2 and all(i.startswith("file-") for i in ids)
-    assert rows[0][1:] == ["assistants", str(len(data)), "processed", "a.bin"]
+    assert rows[0][1:] == ["user_data", str(len(data)), "processed", "a.bin"]
     # Not a terminal: plain progress lines on stderr, ending at the size.
     assert f"upload a.bin: 100% {len(data)}/{len(data)} bytes" in result.stderr
-    quiet = _run(live_server, "upload", str(b), "--purpose", "assistants", "-q")
+    quiet = _run(live_server, "upload", str(b), "--purpose", "user_data", "-q")
     assert quiet.stdout.strip().startswith("file-") and quiet.stderr == ""
     assert _run(live_server, "rm", quiet.stdout.strip()).exit_code == 0
 
-    result = _run(live_server, "ls", "--purpose", "assistants", "--json", "--order", "asc")
+    result = _run(live_server, "ls", "--purpose", "user_data", "--json", "--order", "asc")
     assert result.exit_code == 0, result.output
     listing = json.loads(result.stdout)
     assert listing["object"] == "list" and listing["has_more"] is False
@@ -54,7 +54,7 @@ def test_upload_wait_ls_get_info_rm(live_server: ServerProcess, tmp_path: Path) 
         "status_details",
     ]  # fmt: skip
     assert _run(
-        live_server, "ls", "--limit", "1", "-q", "--purpose", "assistants"
+        live_server, "ls", "--limit", "1", "-q", "--purpose", "user_data"
     ).stdout.split() == [listing["data"][-1]["id"]]
 
     out = tmp_path / "copy.bin"

@@ -25,13 +25,15 @@ from tests.helpers import TEST_KEY, ServerProcess
 pytestmark = pytest.mark.live
 
 # The JSONL samples of the seed page, verbatim.
-FINE_TUNE_JSONL = (
+SEED_FINE_TUNE_SAMPLE = (
     '{"messages": [{"role": "system", "content": "You are a helpful assistant."}, '
     '{"role": "user", "content": "Hello!"}, {"role": "assistant", "content": "Hi there!"}]}\n'
     '{"messages": [{"role": "system", "content": "You are a helpful assistant."}, '
     '{"role": "user", "content": "How are you?"}, '
     '{"role": "assistant", "content": "I\'m doing well!"}]}\n'
 )
+# A real training file needs at least 10 examples: the seed's two, five times over.
+FINE_TUNE_JSONL = SEED_FINE_TUNE_SAMPLE * 5
 BATCH_JSONL = (
     '{"custom_id": "request-1", "method": "POST", "url": "/v1/chat/completions", "body": '
     '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello!"}]}}\n'
@@ -85,9 +87,12 @@ def test_seed_upload_training_file_for_fine_tuning(
     print(f"Status: {response.status}")
 
     size = len(FINE_TUNE_JSONL.encode())
+    # Checks run in the background: the file is `uploaded` until they finish (or already done).
+    assert response.status in ("uploaded", "processed")
     assert capsys.readouterr().out == (
-        f"File ID: {response.id}\nFile size: {size} bytes\nStatus: processed\n"
+        f"File ID: {response.id}\nFile size: {size} bytes\nStatus: {response.status}\n"
     )
+    assert client.files.wait_for_processing(response.id, poll_interval=0.1).status == "processed"
     assert response.id.startswith("file-") and len(response.id) == 27
     assert response.filename == "training_data.jsonl"
     assert response.purpose == "fine-tune"
@@ -151,7 +156,7 @@ def test_seed_upload_from_path_using_pathlib(workdir: Path, client: OpenAI) -> N
 def test_seed_wait_for_processing(
     workdir: Path, live_server: ServerProcess, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Count the requests: `processed` at once means a single retrieve and no 5 s sleep.
+    # Count the requests: the upload, then retrieves until the background check has finished.
     sent: list[str] = []
     http_client = httpx.Client(
         event_hooks={"request": [lambda request: sent.append(f"{request.method} {request.url}")]}
@@ -175,11 +180,29 @@ def test_seed_wait_for_processing(
 
     assert capsys.readouterr().out == "File is ready to use!\n"
     assert processed_file.id == uploaded_file.id
-    assert sent == [
-        f"POST {live_server.base_url}/files",
-        f"GET {live_server.base_url}/files/{uploaded_file.id}",
-    ]
+    assert processed_file.status == "processed"
+    assert sent[0] == f"POST {live_server.base_url}/files"
+    assert set(sent[1:]) == {f"GET {live_server.base_url}/files/{uploaded_file.id}"}
     client.close()
+
+
+def test_seed_two_line_sample_is_reported_as_too_short(
+    tmp_path: Path, client: OpenAI, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The seed page's two-line sample shows the format; as a whole file it is too short to train.
+    path = tmp_path / "data.jsonl"
+    path.write_text(SEED_FINE_TUNE_SAMPLE)
+    with path.open("rb") as file:
+        uploaded_file = client.files.create(file=file, purpose="fine-tune")
+    processed_file = client.files.wait_for_processing(uploaded_file.id, poll_interval=0.1)
+    if processed_file.status == "processed":
+        print("File is ready to use!")
+    else:
+        print(f"File processing failed: {processed_file.status_details}")
+    assert capsys.readouterr().out == (
+        "File processing failed: Invalid file format. The file has 2 examples; "
+        "at least 10 are required.\n"
+    )
 
 
 def test_seed_async_usage(workdir: Path, live_server: ServerProcess) -> None:
@@ -248,7 +271,7 @@ def test_seed_curl_example(live_server: ServerProcess, client: OpenAI, tmp_path:
         "status_details",
     ]
     assert body["filename"] == "file" and body["bytes"] == len(PDF_BYTES)
-    assert body["purpose"] == "assistants" and body["status"] == "processed"
+    assert body["purpose"] == "assistants" and body["status"] in ("uploaded", "processed", "error")
     assert _content(client, str(body["id"])) == PDF_BYTES
 
 

@@ -95,6 +95,44 @@ class MetadataStore(abc.ABC):
         """(purpose, live files, stored bytes) over every project, for the metrics scrape."""
         raise NotImplementedError
 
+    # processing
+    @abc.abstractmethod
+    async def claim_files_for_processing(
+        self, owner: str, now: int, lease_until: int, limit: int
+    ) -> list[FileRecord]:
+        """Atomically lease up to `limit` live files in status `uploaded` whose lease is absent or
+        expired at `now`, to `owner` until `lease_until`, and return them. With several servers
+        on one database each file is handed to one claimant per lease."""
+
+    @abc.abstractmethod
+    async def renew_processing_lease(self, file_id: str, owner: str, lease_until: int) -> bool:
+        """Extend `owner`'s lease on a file; False if the lease is no longer `owner`'s."""
+
+    @abc.abstractmethod
+    async def release_processing_lease(self, file_id: str, owner: str) -> None:
+        """Give a file back unprocessed (e.g. at shutdown) so another claimant may take it now."""
+
+    @abc.abstractmethod
+    async def finish_processing(
+        self,
+        file_id: str,
+        owner: str,
+        status: str,
+        status_details: str | None,
+        report: str,
+        now: int,
+    ) -> bool:
+        """In one transaction: if `owner` still holds the lease on the live, `uploaded` file, set
+        its final status, drop the lease and store its report (JSON text). False otherwise."""
+
+    @abc.abstractmethod
+    async def save_file_report(self, file_id: str, report: str, now: int) -> None:
+        """Store (or replace) a file's validation report (JSON text)."""
+
+    @abc.abstractmethod
+    async def get_file_report(self, file_id: str) -> str | None:
+        """A file's stored report (JSON text), or None."""
+
     # uploads
     @abc.abstractmethod
     async def insert_upload(self, record: UploadRecord) -> None:

@@ -299,6 +299,90 @@ class SqliteMetadataStore(MetadataStore):
             ]
         )
 
+    # processing ----------------------------------------------------------------------------
+    async def claim_files_for_processing(
+        self, owner: str, now: int, lease_until: int, limit: int
+    ) -> list[FileRecord]:
+        # The outer WHERE repeats the claimable condition so that on PostgreSQL a concurrent
+        # claimant re-checks it against the updated row and skips files just leased by another.
+        claimable = (
+            "status = 'uploaded' AND deleted_at IS NULL "
+            "AND (lease_until IS NULL OR lease_until <= ?)"
+        )
+
+        def claim(c: sqlite3.Connection) -> list[FileRecord]:
+            rows = c.execute(
+                f"UPDATE files SET lease_owner = ?, lease_until = ? "
+                f"WHERE {claimable} AND seq IN ("
+                f"SELECT seq FROM files WHERE {claimable} ORDER BY seq LIMIT ?) "
+                f"RETURNING {FILE_COLUMNS}",
+                (owner, lease_until, now, now, limit),
+            ).fetchall()
+            return sorted((_file(r) for r in rows), key=lambda r: r.seq)
+
+        return await self._run(claim)
+
+    async def renew_processing_lease(self, file_id: str, owner: str, lease_until: int) -> bool:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "UPDATE files SET lease_until = ? WHERE id = ? AND lease_owner = ? "
+                    "AND status = 'uploaded'",
+                    (lease_until, file_id, owner),
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def release_processing_lease(self, file_id: str, owner: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "UPDATE files SET lease_owner = NULL, lease_until = NULL "
+                "WHERE id = ? AND lease_owner = ?",
+                (file_id, owner),
+            )
+        )
+
+    async def finish_processing(
+        self,
+        file_id: str,
+        owner: str,
+        status: str,
+        status_details: str | None,
+        report: str,
+        now: int,
+    ) -> bool:
+        def finish(c: sqlite3.Connection) -> bool:
+            c.execute("BEGIN")
+            try:
+                row = c.execute(
+                    "UPDATE files SET status = ?, status_details = ?, lease_owner = NULL, "
+                    "lease_until = NULL WHERE id = ? AND lease_owner = ? "
+                    "AND status = 'uploaded' AND deleted_at IS NULL RETURNING id",
+                    (status, status_details, file_id, owner),
+                ).fetchone()
+                if row is not None:
+                    _upsert_report(c, file_id, report, now)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return row is not None
+
+        return await self._run(finish)
+
+    async def save_file_report(self, file_id: str, report: str, now: int) -> None:
+        await self._run(lambda c: _upsert_report(c, file_id, report, now))
+
+    async def get_file_report(self, file_id: str) -> str | None:
+        def get(c: sqlite3.Connection) -> str | None:
+            row = c.execute(
+                "SELECT report FROM file_reports WHERE file_id = ?", (file_id,)
+            ).fetchone()
+            return str(row[0]) if row else None
+
+        return await self._run(get)
+
     # uploads -------------------------------------------------------------------------------
     async def insert_upload(self, record: UploadRecord) -> None:
         await self._run(
@@ -481,6 +565,15 @@ class SqliteMetadataStore(MetadataStore):
                 ).rowcount
             )
         )
+
+
+def _upsert_report(c: sqlite3.Connection, file_id: str, report: str, now: int) -> None:
+    c.execute(
+        "INSERT INTO file_reports (file_id, report, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (file_id) DO UPDATE SET report = excluded.report, "
+        "created_at = excluded.created_at",
+        (file_id, report, now),
+    )
 
 
 def store_for_url(url: str) -> MetadataStore:

@@ -133,6 +133,14 @@ async def download_file(request: Request) -> Response:
     )
 
 
+async def retrieve_file_report(request: Request) -> Response:
+    """Documented extension: the full validation report of a file."""
+    report = await _service(request).retrieve_file_report(
+        _project(request), request.path_params["file_id"]
+    )
+    return JSONResponse(report)
+
+
 async def _empty() -> AsyncIterator[bytes]:
     return
     yield b""
@@ -144,4 +152,5 @@ routes = [
     Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
     Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
     Route("/v1/files/{file_id}/content", download_file, methods=["GET"]),
+    Route("/v1/files/{file_id}/report", retrieve_file_report, methods=["GET"]),
 ]

@@ -1,0 +1,154 @@
+"""Hypothesis: valid records pass whatever their content and chunking; a corruption at line N is
+reported at line N (and nowhere else)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from filedock.validation import ValidationOptions, validate
+
+OPTIONS = ValidationOptions(min_examples=1)
+text = st.text(max_size=40)
+role_text = st.sampled_from(["system", "developer", "user"])
+
+
+@st.composite
+def chat_example(draw: st.DrawFn) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    if draw(st.booleans()):
+        messages.append(
+            {"role": draw(st.sampled_from(["system", "developer"])), "content": draw(text)}
+        )
+    for _ in range(draw(st.integers(1, 3))):
+        user: dict[str, Any] = {"role": "user", "content": draw(text)}
+        if draw(st.booleans()):
+            user["content"] = [
+                {"type": "text", "text": draw(text)},
+                {"type": "image_url", "image_url": {"url": "https://example.com/x.png"}},
+            ]
+        messages.append(user)
+        assistant: dict[str, Any] = {"role": "assistant", "content": draw(text)}
+        if draw(st.booleans()):
+            assistant["weight"] = draw(st.sampled_from([0, 1]))
+        messages.append(assistant)
+    return {"messages": messages}
+
+
+@st.composite
+def batch_file(draw: st.DrawFn) -> list[dict[str, Any]]:
+    n = draw(st.integers(1, 12))
+    ids = draw(st.lists(st.text(min_size=1, max_size=12), min_size=n, max_size=n, unique=True))
+    url = draw(st.sampled_from(["/v1/chat/completions", "/v1/embeddings", "/v1/responses"]))
+    model = draw(st.text(min_size=1, max_size=10))
+    return [
+        {
+            "custom_id": i,
+            "method": "POST",
+            "url": url,
+            "body": {"model": model, "input": draw(text)},
+        }
+        for i in ids
+    ]
+
+
+def encode(rows: list[Any], newline: str) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + newline for r in rows).encode()
+
+
+def chunked(data: bytes, sizes: list[int]) -> Iterator[bytes]:
+    start = 0
+    for size in sizes:
+        yield data[start : start + size]
+        start += size
+    yield data[start:]
+
+
+chunk_sizes = st.lists(st.integers(1, 300), max_size=20)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(
+    st.lists(chat_example(), min_size=1, max_size=12), st.sampled_from(["\n", "\r\n"]), chunk_sizes
+)
+def test_valid_chat_examples_pass(rows: list[Any], newline: str, sizes: list[int]) -> None:
+    report = validate("fine-tune", "x.jsonl", chunked(encode(rows, newline), sizes), OPTIONS)
+    assert report.valid, report.to_json()
+    assert report.stats["examples"] == len(rows)
+    assert report.stats["lines"] == len(rows)
+
+
+@SETTINGS
+@given(batch_file(), chunk_sizes)
+def test_valid_batch_files_pass(rows: list[Any], sizes: list[int]) -> None:
+    report = validate("batch", "x.jsonl", chunked(encode(rows, "\n"), sizes))
+    assert report.valid, report.to_json()
+    assert report.stats["requests"] == len(rows)
+
+
+def _set_weight(line: str, weight: object) -> str:
+    example = json.loads(line)
+    next(m for m in example["messages"] if m["role"] == "assistant")["weight"] = weight
+    return json.dumps(example, ensure_ascii=False)
+
+
+CORRUPTIONS = {
+    "truncated": lambda line: line[: len(line) // 2],
+    "role": lambda line: line.replace('"role": "assistant"', '"role": "bot"', 1),
+    "weight": lambda line: _set_weight(line, 2),
+    "not_utf8": lambda line: "\udcff" + line,
+    "array": lambda line: "[" + line + "]",
+}
+EXPECTED_CODE = {
+    "truncated": "invalid_json_line",
+    "role": "unrecognized_role",
+    "weight": "invalid_weight",
+    "not_utf8": "invalid_encoding",
+    "array": "invalid_json_line",
+}
+
+
+@SETTINGS
+@given(
+    st.lists(chat_example(), min_size=2, max_size=12),
+    st.data(),
+    st.sampled_from(sorted(CORRUPTIONS)),
+    chunk_sizes,
+)
+def test_corruption_at_line_n_is_reported_at_line_n(
+    rows: list[Any], data: st.DataObject, kind: str, sizes: list[int]
+) -> None:
+    n = data.draw(st.integers(1, len(rows)), label="corrupted line")
+    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
+    lines[n - 1] = CORRUPTIONS[kind](lines[n - 1])
+    raw = "\n".join(lines).encode("utf-8", "surrogateescape") + b"\n"
+    report = validate("fine-tune", "x.jsonl", chunked(raw, sizes), OPTIONS)
+    assert not report.valid
+    assert {e.line for e in report.errors} == {n}, report.to_json()
+    assert EXPECTED_CODE[kind] in {e.code for e in report.errors}
+
+
+@SETTINGS
+@given(batch_file(), st.data(), chunk_sizes)
+def test_batch_duplicate_at_line_n(rows: list[Any], data: st.DataObject, sizes: list[int]) -> None:
+    n = data.draw(st.integers(1, len(rows)))
+    dup = data.draw(st.integers(1, len(rows)))
+    rows = [*rows[: n - 1], dict(rows[dup - 1]), *rows[n - 1 :]]
+    report = validate("batch", "x.jsonl", chunked(encode(rows, "\n"), sizes))
+    line = max(n, dup + (1 if dup >= n else 0))
+    assert [(e.line, e.code) for e in report.errors] == [(line, "duplicate_custom_id")]
+
+
+@SETTINGS
+@given(st.text(max_size=300), chunk_sizes)
+def test_assistants_text_tokens_do_not_depend_on_chunking(body: str, sizes: list[int]) -> None:
+    data = body.encode()
+    whole = validate("assistants", "a.txt", [data])
+    split = validate("assistants", "a.txt", chunked(data, sizes))
+    assert whole.valid and split.valid
+    assert whole.stats == split.stats
