@@ -551,3 +551,56 @@ def test_crash_between_publish_and_mark_is_settled(client: TestClient, settings:
     done = client.post(f"/v1/uploads/{second['id']}/complete", json={"part_ids": [b]})
     assert done.json()["file"]["id"] == "file-crashed2"
     assert len(blob_files(settings.data_dir)) == 2
+
+
+CORPUS = Path(__file__).parent.parent / "validation" / "corpus" / "fine-tune"
+
+
+def wait_processed(client: TestClient, file_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        file: dict[str, Any] = client.get(f"/v1/files/{file_id}").json()
+        if file["status"] != "uploaded":
+            return file
+        time.sleep(0.05)
+    raise AssertionError(f"{file_id} still uploaded")
+
+
+def upload_in_parts(client: TestClient, content: bytes, parts: int = 3) -> Any:
+    upload = create(client, len(content), purpose="fine-tune", filename="train.jsonl")
+    step = len(content) // parts + 1
+    ids = [
+        part_id(client, upload["id"], content[i : i + step]) for i in range(0, len(content), step)
+    ]
+    return client.post(f"/v1/uploads/{upload['id']}/complete", json={"part_ids": ids}), upload
+
+
+@pytest.mark.parametrize(
+    ("sample", "status"), [("chat_valid.jsonl", "processed"), ("chat_errors.jsonl", "error")]
+)
+def test_completed_file_is_processed_like_post_files(
+    client: TestClient, sample: str, status: str
+) -> None:
+    """Content checks read the composed blob (parts joined) exactly as a POST /files upload."""
+    content = (CORPUS / sample).read_bytes()
+    done, _ = upload_in_parts(client, content)
+    assert done.status_code == 200, done.text
+    file = wait_processed(client, done.json()["file"]["id"])
+    assert file["status"] == status
+    posted = client.post(
+        "/v1/files", files={"file": ("train.jsonl", content)}, data={"purpose": "fine-tune"}
+    ).json()
+    assert wait_processed(client, posted["id"])["status_details"] == file["status_details"]
+
+
+def test_strict_mode_refuses_invalid_content_at_complete(settings: Settings) -> None:
+    with make_client(settings.replace(reject_invalid=True)) as client:
+        content = (CORPUS / "chat_errors.jsonl").read_bytes()
+        done, upload = upload_in_parts(client, content)
+        err = error(done, 400)
+        assert err["param"] == "file"
+        # Nothing was published; the Upload is still pending and can be cancelled.
+        assert client.get("/v1/files").json()["data"] == []
+        cancelled = client.post(f"/v1/uploads/{upload['id']}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+        assert blob_files(settings.data_dir) == []
