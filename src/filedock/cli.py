@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from types import FrameType
@@ -15,12 +17,13 @@ from typing import Any, TypeVar
 
 import click
 
-from filedock import __version__
+from filedock import __version__, audit
 from filedock.cli_client import register_client_commands
 from filedock.components import Components
 from filedock.errors import FiledockError
 from filedock.logs import configure_logging
-from filedock.settings import ENV_PREFIX, Settings, SettingsError
+from filedock.models import DEFAULT_PROJECT_ID, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord, ProjectRecord
+from filedock.settings import ENV_PREFIX, Settings, SettingsError, parse_size
 
 T = TypeVar("T")
 
@@ -50,6 +53,7 @@ def _run(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
     """Open the stores (applying migrations), run `work`, close them."""
 
     async def main() -> T:
+        audit.set_actor(audit.Actor("cli"))
         components = Components.build(settings)
         await components.open()
         try:
@@ -57,6 +61,7 @@ def _run(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
         finally:
             await components.close()
 
+    audit.configure(settings)
     try:
         return asyncio.run(main())
     except FiledockError as exc:
@@ -84,7 +89,8 @@ def serve(**overrides: Any) -> None:
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
-            "Created the first API key (shown only this once; store it now):\n"
+            "Created the first API key, an admin key of the default project "
+            "(shown only this once; store it now):\n"
             f"  {secret}\n"
             "Use it as OPENAI_API_KEY, with OPENAI_BASE_URL="
             f"http://{settings.host}:{settings.port}/v1",
@@ -142,25 +148,48 @@ def _when(ts: int | None) -> str:
 
 @keys.command("create")
 @click.option("--name", default="", help="A label for the key.")
+@click.option("--project", default=DEFAULT_PROJECT_ID, show_default=True, help="Project id.")
+@click.option("--admin", is_flag=True, help="An admin key: may manage projects and keys.")
+@click.option(
+    "--expires-in", default=None, help="Lifetime, e.g. 3600, 90m, 12h or 30d (default: never)."
+)
 @click.option("--data-dir", default=None, help="Data folder [env FILEDOCK_DATA_DIR].")
 @click.option("--database-url", default=None, help="Database [env FILEDOCK_DATABASE_URL].")
-def keys_create(name: str, **overrides: Any) -> None:
+def keys_create(
+    name: str, project: str, admin: bool, expires_in: str | None, **overrides: Any
+) -> None:
     """Create a key and print its secret (once)."""
-    record, secret = _run(_settings(overrides), lambda c: c.keys.create_key(name))
+    expires_at = int(time.time()) + _duration(expires_in) if expires_in else None
+
+    async def create(c: Components) -> tuple[ApiKeyRecord, str]:
+        await c.projects.get_active_project(project)
+        return await c.keys.create_key(
+            name, project, role=ROLE_ADMIN if admin else ROLE_MEMBER, expires_at=expires_at
+        )
+
+    record, secret = _run(_settings(overrides), create)
     click.echo(secret)
-    click.echo(f"created {record.id} ({record.prefix}...)", err=True)
+    click.echo(f"created {record.id} ({record.prefix}...) in {record.project_id}", err=True)
 
 
 @keys.command("list")
+@click.option("--project", default=None, help="Only this project's keys.")
 @click.option("--data-dir", default=None, help="Data folder [env FILEDOCK_DATA_DIR].")
 @click.option("--database-url", default=None, help="Database [env FILEDOCK_DATABASE_URL].")
-def keys_list(**overrides: Any) -> None:
-    """List keys by id and prefix."""
-    records = _run(_settings(overrides), lambda c: c.keys.list_keys())
+def keys_list(project: str | None, **overrides: Any) -> None:
+    """List keys: id, prefix, project, created, state, role, expiry, name."""
+    records = _run(_settings(overrides), lambda c: c.keys.list_keys(project))
+    now = time.time()
     for r in records:
-        state = f"revoked {_when(r.revoked_at)}" if r.revoked_at else "active"
+        if r.revoked_at:
+            state = f"revoked {_when(r.revoked_at)}"
+        elif r.expires_at is not None and r.expires_at <= now:
+            state = "expired"
+        else:
+            state = "active"
         click.echo(
-            f"{r.id}\t{r.prefix}...\t{r.project_id}\t{_when(r.created_at)}\t{state}\t{r.name}"
+            f"{r.id}\t{r.prefix}...\t{r.project_id}\t{_when(r.created_at)}\t{state}\t"
+            f"{r.role}\texpires {_when(r.expires_at)}\t{r.name}"
         )
 
 
@@ -225,6 +254,143 @@ def validate(path: str, purpose: str, as_json: bool) -> None:
 
 # Client commands (upload, ls, get, rm, info, report, wait) live in cli_client.py.
 register_client_commands(main)
+
+# projects and quotas
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> int:
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", text)
+    if not match or int(match.group(1)) <= 0:
+        raise click.BadParameter(f"not a duration: {text!r} (e.g. 3600, 90m, 12h, 30d)")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def _quota(text: str) -> int | None:
+    if text.strip().lower() == "default":
+        return None
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _project_line(c: Components, p: ProjectRecord) -> str:
+    state = f"archived {_when(p.archived_at)}" if p.archived_at is not None else "active"
+    return (
+        f"{p.id}\t{p.name}\t{state}\tquota {c.projects.quota_of(p)}\t"
+        f"used {p.used_bytes}\treserved {p.reserved_bytes}\t"
+        f"rpm {c.projects.requests_per_minute_of(p)}\tupm {c.projects.uploads_per_minute_of(p)}"
+    )
+
+
+_DB_OPTIONS = (
+    click.option("--data-dir", default=None, help="Data folder [env FILEDOCK_DATA_DIR]."),
+    click.option("--database-url", default=None, help="Database [env FILEDOCK_DATABASE_URL]."),
+)
+
+
+def _db_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_DB_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@main.group()
+def projects() -> None:
+    """Manage projects: each has its own files, keys, storage quota and rate limits."""
+
+
+@projects.command("create")
+@click.argument("name")
+@click.option("--quota", default=None, help="Storage quota, e.g. 100GB (default: the setting).")
+@click.option("--requests-per-minute", type=int, default=None, help="Per key (default: setting).")
+@click.option("--uploads-per-minute", type=int, default=None, help="Per key (default: setting).")
+@_db_options
+def projects_create(
+    name: str,
+    quota: str | None,
+    requests_per_minute: int | None,
+    uploads_per_minute: int | None,
+    **overrides: Any,
+) -> None:
+    """Create a project and print its id."""
+    storage = _quota(quota) if quota else None
+    record = _run(
+        _settings(overrides),
+        lambda c: c.projects.create_project(
+            name,
+            storage_quota_bytes=storage,
+            requests_per_minute=requests_per_minute,
+            uploads_per_minute=uploads_per_minute,
+        ),
+    )
+    click.echo(record.id)
+
+
+@projects.command("list")
+@click.option("--all", "include_archived", is_flag=True, help="Include archived projects.")
+@_db_options
+def projects_list(include_archived: bool, **overrides: Any) -> None:
+    """List projects: id, name, state, quota, used, reserved, limits."""
+
+    async def work(c: Components) -> list[str]:
+        lines: list[str] = []
+        after: str | None = None
+        while True:
+            page, more = await c.projects.list_projects(
+                limit=100, after=after, include_archived=include_archived
+            )
+            lines.extend(_project_line(c, p) for p in page)
+            if not more or not page:
+                return lines
+            after = page[-1].id
+
+    for line in _run(_settings(overrides), work):
+        click.echo(line)
+
+
+@projects.command("show")
+@click.argument("project_id")
+@_db_options
+def projects_show(project_id: str, **overrides: Any) -> None:
+    """Show a project, its usage per purpose and its keys."""
+
+    async def work(c: Components) -> list[str]:
+        project = await c.projects.get_project(project_id)
+        usage = await c.projects.usage(project_id)
+        lines = [_project_line(c, project)]
+        lines += [f"  {u.purpose}\t{u.file_count} files\t{u.bytes} bytes" for u in usage.purposes]
+        for k in await c.keys.list_keys(project_id):
+            state = "revoked" if k.revoked_at else "active"
+            lines.append(f"  key {k.id}\t{k.prefix}...\t{k.role}\t{state}\t{k.name}")
+        return lines
+
+    for line in _run(_settings(overrides), work):
+        click.echo(line)
+
+
+@projects.command("set-quota")
+@click.argument("project_id")
+@click.argument("quota")
+@_db_options
+def projects_set_quota(project_id: str, quota: str, **overrides: Any) -> None:
+    """Set a project's storage quota: a size like 500GB or 1TiB, or `default`."""
+    storage = _quota(quota)
+
+    async def work(c: Components) -> str:
+        return _project_line(c, await c.projects.set_quota(project_id, storage))
+
+    click.echo(_run(_settings(overrides), work))
+
+
+@projects.command("delete")
+@click.argument("project_id")
+@_db_options
+def projects_delete(project_id: str, **overrides: Any) -> None:
+    """Archive a project: all its keys are revoked at once; its files are kept, unreachable."""
+    record = _run(_settings(overrides), lambda c: c.projects.archive_project(project_id))
+    click.echo(f"archived {record.id} ({record.name}); its keys are revoked")
 
 
 if __name__ == "__main__":  # pragma: no cover

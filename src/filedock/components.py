@@ -13,6 +13,9 @@ from filedock.keys import ApiKeys
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.sqlite import store_for_url
 from filedock.processing import Processor
+from filedock.projects import ProjectService
+from filedock.quotas import QuotaService
+from filedock.ratelimit import RateLimiter
 from filedock.service import FileService
 from filedock.settings import Settings
 from filedock.sweeper import Sweeper
@@ -41,6 +44,10 @@ class Components:
     sweeper: Sweeper
     processor: Processor
     uploads: UploadService
+
+    projects: ProjectService
+    quotas: QuotaService
+    limiter: RateLimiter
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -58,6 +65,9 @@ class Components:
             keys=ApiKeys(metadata, settings.api_key),
             sweeper=Sweeper(settings, blobs, metadata),
             uploads=UploadService(settings, files, blobs, metadata),
+            projects=ProjectService(settings, metadata),
+            quotas=files.quotas,
+            limiter=RateLimiter(),
         )
 
     async def open(self) -> None:

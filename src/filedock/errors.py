@@ -93,6 +93,24 @@ class PermissionDenied(FiledockError):
     type = "invalid_request_error"
 
 
+class MismatchedProject(AuthenticationFailed):
+    """401: the `OpenAI-Project` header names a project other than the key's."""
+
+    code = "mismatched_project"
+
+
+class AdminRequired(PermissionDenied):
+    """403: the operation needs an admin key."""
+
+    code = "insufficient_permissions"
+
+
+class StorageQuotaExceeded(InvalidRequest):
+    """400 (never retried by the SDK, unlike 409/429): the project has no room for the bytes."""
+
+    code = "storage_quota_exceeded"
+
+
 class MethodNotAllowed(FiledockError):
     status = 405
     type = "invalid_request_error"

@@ -43,3 +43,12 @@ def new_key_id() -> str:
 
 def new_blob_key() -> str:
     return secrets.token_hex(16)
+
+
+def new_project_id() -> str:
+    """`proj_` + 24 base58 characters."""
+    return "proj_" + _base58(24)
+
+
+def new_reservation_id() -> str:
+    return "qres_" + secrets.token_hex(12)

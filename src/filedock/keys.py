@@ -7,10 +7,11 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from filedock.errors import AuthenticationFailed, InvalidRequest
+from filedock import audit
+from filedock.errors import AuthenticationFailed, InvalidRequest, NotFound
 from filedock.ids import new_api_key, new_key_id
 from filedock.metadata.base import MetadataStore
-from filedock.models import DEFAULT_PROJECT_ID, ApiKeyRecord
+from filedock.models import DEFAULT_PROJECT_ID, KEY_ROLES, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord
 
 PREFIX_LENGTH = 12
 
@@ -33,6 +34,8 @@ class Principal:
 
     project_id: str
     key_id: str
+    key_prefix: str = ""
+    is_admin: bool = False
 
 
 class ApiKeys:
@@ -56,21 +59,34 @@ class ApiKeys:
         if self._configured and hmac.compare_digest(
             secret.encode("utf-8"), self._configured.encode("utf-8")
         ):
-            return Principal(DEFAULT_PROJECT_ID, "configured")
+            # The configured bootstrap key administers the server (see docs/projects.md).
+            return Principal(DEFAULT_PROJECT_ID, "configured", "configured", is_admin=True)
         digest = hash_key(secret)
         record = await self._metadata.find_api_key(digest)
         if (
             record is None
             or record.revoked_at is not None
+            or (record.expires_at is not None and record.expires_at <= time.time())
             or not hmac.compare_digest(record.key_hash, digest)
         ):
+            # Revoked and expired keys get the same answer as unknown ones.
             raise AuthenticationFailed(f"Incorrect API key provided: {mask_key(secret)}.")
-        return Principal(record.project_id, record.id)
+        return Principal(record.project_id, record.id, record.prefix, record.is_admin)
 
     async def create_key(
-        self, name: str = "", project_id: str = DEFAULT_PROJECT_ID
+        self,
+        name: str = "",
+        project_id: str = DEFAULT_PROJECT_ID,
+        *,
+        role: str = ROLE_MEMBER,
+        expires_at: int | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """A new key; the secret is returned here once and never stored."""
+        if role not in KEY_ROLES:
+            raise InvalidRequest(f"'{role}' is not one of {list(KEY_ROLES)} - 'role'", param="role")
+        now = int(time.time())
+        if expires_at is not None and expires_at <= now:
+            raise InvalidRequest("expires_at must be in the future", param="expires_at")
         secret = new_api_key()
         record = ApiKeyRecord(
             id=new_key_id(),
@@ -78,23 +94,48 @@ class ApiKeys:
             name=name,
             prefix=secret[:PREFIX_LENGTH],
             key_hash=hash_key(secret),
-            created_at=int(time.time()),
+            created_at=now,
+            expires_at=expires_at,
+            role=role,
         )
         await self._metadata.insert_api_key(record)
+        audit.record(
+            "key.created",
+            project_id=project_id,
+            key_id=record.id,
+            new_key_prefix=record.prefix,
+            role=role,
+            expires_at=expires_at,
+        )
         return record, secret
 
-    async def list_keys(self) -> list[ApiKeyRecord]:
+    async def list_keys(self, project_id: str | None = None) -> list[ApiKeyRecord]:
+        if project_id is not None:
+            return await self._metadata.list_project_api_keys(project_id)
         return await self._metadata.list_api_keys()
+
+    async def get_key(self, project_id: str, key_id: str) -> ApiKeyRecord:
+        """A key of the project (404 for another project's key, as for a missing one)."""
+        record = await self._metadata.get_api_key(key_id)
+        if record is None or record.project_id != project_id:
+            raise NotFound(f"No such API key: {key_id}", param="api_key_id")
+        return record
 
     async def revoke(self, key_id_or_prefix: str) -> ApiKeyRecord:
         record = await self._metadata.revoke_api_key(key_id_or_prefix, int(time.time()))
         if record is None:
             raise InvalidRequest(f"No such API key: {key_id_or_prefix}", param="key")
+        audit.record(
+            "key.revoked",
+            project_id=record.project_id,
+            key_id=record.id,
+            revoked_key_prefix=record.prefix,
+        )
         return record
 
     async def ensure_bootstrap_key(self) -> str | None:
-        """With no configured and no stored key, create one and return its secret (else None)."""
+        """With no configured and no stored key, create an admin key and return its secret."""
         if self._configured or await self._metadata.list_api_keys():
             return None
-        _, secret = await self.create_key("bootstrap")
+        _, secret = await self.create_key("bootstrap", role=ROLE_ADMIN)
         return secret

@@ -17,6 +17,9 @@ SYSTEM_PURPOSES: tuple[str, ...] = ("assistants_output", "batch_output", "fine-t
 ALL_PURPOSES: tuple[str, ...] = UPLOAD_PURPOSES + SYSTEM_PURPOSES
 FILE_STATUSES: tuple[str, ...] = ("uploaded", "processed", "error")
 DEFAULT_PROJECT_ID = "proj_default"
+ROLE_ADMIN = "admin"
+ROLE_MEMBER = "member"
+KEY_ROLES: tuple[str, ...] = (ROLE_MEMBER, ROLE_ADMIN)
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,105 @@ class ApiKeyRecord:
     key_hash: str
     created_at: int
     revoked_at: int | None = None
+    expires_at: int | None = None
+    role: str = "member"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ROLE_ADMIN
+
+    def to_openai(self) -> dict[str, Any]:
+        """An `organization.project.api_key` object (never the secret; see docs/projects.md)."""
+        return {
+            "object": "organization.project.api_key",
+            "redacted_value": self.prefix + "...",
+            "name": self.name,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "last_used_at": None,
+            "id": self.id,
+            "project_id": self.project_id,
+            "role": self.role,
+            "revoked_at": self.revoked_at,
+        }
+
+
+# projects and quotas
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """A project: its name, limits (None = the server-wide default) and storage counters."""
+
+    id: str
+    name: str
+    created_at: int
+    archived_at: int | None = None
+    storage_quota_bytes: int | None = None
+    requests_per_minute: int | None = None
+    uploads_per_minute: int | None = None
+    used_bytes: int = 0
+    reserved_bytes: int = 0
+
+    def to_openai(
+        self, quota: int, requests_per_minute: int, uploads_per_minute: int
+    ) -> dict[str, Any]:
+        """An `organization.project` object plus filedock's limits (effective values)."""
+        return {
+            "id": self.id,
+            "object": "organization.project",
+            "name": self.name,
+            "created_at": self.created_at,
+            "archived_at": self.archived_at,
+            "status": "archived" if self.archived_at is not None else "active",
+            "storage_quota_bytes": quota,
+            "max_requests_per_1_minute": requests_per_minute,
+            "max_uploads_per_1_minute": uploads_per_minute,
+        }
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Bytes held against a project's quota for an upload in flight, until `expires_at`."""
+
+    id: str
+    project_id: str
+    bytes: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class PurposeUsage:
+    purpose: str
+    file_count: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ProjectUsage:
+    """What a project stores: live files by purpose, plus the quota counters."""
+
+    project_id: str
+    quota_bytes: int
+    used_bytes: int
+    reserved_bytes: int
+    purposes: list[PurposeUsage]
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "object": "organization.project.usage",
+            "project_id": self.project_id,
+            "bytes": sum(p.bytes for p in self.purposes),
+            "file_count": sum(p.file_count for p in self.purposes),
+            "purposes": {
+                p.purpose: {"bytes": p.bytes, "file_count": p.file_count} for p in self.purposes
+            },
+            "quota": {
+                "limit_bytes": self.quota_bytes,
+                "used_bytes": self.used_bytes,
+                "reserved_bytes": self.reserved_bytes,
+            },
+        }
 
 
 UPLOAD_STATUSES: tuple[str, ...] = ("pending", "completed", "cancelled", "expired")
@@ -90,7 +192,8 @@ class UploadRecord:
     """One Upload (POST /v1/uploads): declared size, bytes received so far, and its outcome.
 
     `file_id` is set when a completion starts (the id the File will get) and stays once the
-    Upload is completed; `received_bytes` is the sum of its parts, never above `bytes`.
+    Upload is completed; `received_bytes` is the sum of its parts, never above `bytes`;
+    `reservation_id` is the quota hold of `bytes` taken at creation.
     """
 
     id: str
@@ -105,6 +208,7 @@ class UploadRecord:
     file_expires_after: int | None
     received_bytes: int = 0
     file_id: str | None = None
+    reservation_id: str | None = None
 
     def status_at(self, now: int) -> str:
         """The status a client sees: a pending Upload past its expiry is expired."""

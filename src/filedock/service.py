@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from filedock import audit
 from filedock.blobs.base import BlobStore, BlobWriter
 from filedock.errors import (
     BlobNotFound,
@@ -23,6 +24,7 @@ from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
 from filedock.processing import Processor, report_json
+from filedock.quotas import Held, QuotaService
 from filedock.settings import Settings
 from filedock.validation import Report
 
@@ -57,6 +59,12 @@ class FileUpload:
     filename: str | None = None
     _writer: BlobWriter | None = None
     _done: bool = False
+    _held: Held | None = None
+
+    async def reserve(self, declared_bytes: int | None) -> None:
+        """Hold quota for the body before reading it: its Content-Length, or nothing yet
+        (chunked bodies then reserve in blocks as bytes arrive). Raises StorageQuotaExceeded."""
+        self._held = await self.service.quotas.reserve(self.project_id, declared_bytes or 0)
 
     def add_field(self, name: str, value: str) -> None:
         if name not in FORM_FIELDS:
@@ -94,7 +102,18 @@ class FileUpload:
         assert self._writer is not None
         if self._writer.size + len(data) > self.size_limit():
             raise self.service.too_large(self.fields.get("purpose"))
+        await self._hold(self._writer.size + len(data))
         await self._writer.write(data)
+
+    async def _hold(self, needed: int) -> None:
+        # Quota is held before the bytes are written, so stored + held never exceeds it.
+        quotas = self.service.quotas
+        if self._held is None:
+            self._held = await quotas.reserve(self.project_id, 0)
+        if needed > self._held.bytes:
+            await quotas.grow(self._held, needed, limit=self.size_limit())
+        else:
+            await quotas.renew_if_due(self._held)
 
     def size_limit(self) -> int:
         return self.service.size_limit(self.fields.get("purpose"))
@@ -121,14 +140,30 @@ class FileUpload:
             await self.abort()
             raise
         self._done = True
-        return await self.service.publish_file(
-            self.project_id, purpose, filename, info.key, info.size, info.sha256, expires_after
-        )
+        held, self._held = self._held, None
+        try:
+            # The row's insert settles the hold: the real size moves to "used", the rest is
+            # freed, in one transaction.
+            return await self.service.publish_file(
+                self.project_id,
+                purpose,
+                filename,
+                info.key,
+                info.size,
+                info.sha256,
+                expires_after,
+                held=held,
+            )
+        except BaseException:
+            await self.service.quotas.release(held)
+            raise
 
     async def abort(self) -> None:
         if self._writer is not None and not self._done:
             self._done = True
             await self._writer.abort()
+        await self.service.quotas.release(self._held)
+        self._held = None
 
 
 class FileService:
@@ -145,6 +180,8 @@ class FileService:
         self.blobs = blobs
         self.metadata = metadata
         self.processor = processor or Processor(settings, blobs, metadata)
+
+        self.quotas = QuotaService(settings, metadata)
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -218,6 +255,7 @@ class FileService:
         expires_after: int | None,
         *,
         file_id: str | None = None,
+        held: Held | None = None,
     ) -> FileRecord:
         """Insert the row for durable bytes; on failure the bytes are removed again.
 
@@ -225,6 +263,10 @@ class FileService:
         the background; in strict mode (`reject_invalid`) they are checked first and invalid
         content is refused (its bytes deleted). `file_id` lets a caller choose the id up front
         (the Uploads API records it first).
+
+        With `held` (a quota reservation of at least `size` bytes), the row's insert also drops
+        the reservation, atomically; StorageQuotaExceeded if the hold was lost (its lease ran
+        out) and the file no longer fits.
         """
         status = "processed"
         report: Report | None = None
@@ -255,7 +297,15 @@ class FileService:
             blob_key=blob_key,
         )
         try:
-            inserted = await self.metadata.insert_file(record)
+            if held is None:
+                inserted = await self.metadata.insert_file(record)
+            else:
+                settled = await self.metadata.insert_file_settling(
+                    record, held.id, self.settings.storage_quota_bytes
+                )
+                if settled is None:
+                    raise await self.quotas.exceeded(project_id)
+                inserted = settled
         except BaseException:
             await self.blobs.delete(blob_key)
             raise
@@ -267,6 +317,9 @@ class FileService:
                 log.warning("could not store the validation report of %s", inserted.id)
         if status == "uploaded":
             self.processor.kick()
+        audit.record(
+            "file.created", project_id=project_id, file_id=inserted.id, purpose=purpose, bytes=size
+        )
         return inserted
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
@@ -316,6 +369,7 @@ class FileService:
         if record is None:
             raise FileNotFound(file_id)
         await self.blobs.delete(record.blob_key)
+        audit.record("file.deleted", project_id=project_id, file_id=file_id, bytes=record.bytes)
         return record
 
     async def download_file(self, project_id: str, file_id: str) -> FileRecord:

@@ -148,6 +148,29 @@ class Settings:
         2_000_000, "Most tokens (o200k_base) an assistants file may hold."
     )
 
+    # projects and quotas
+    storage_quota_bytes: int = _setting(
+        2_500_000_000_000,
+        "Default storage quota per project (bytes or e.g. 2500GB); a project may override it.",
+        size=True,
+    )
+    requests_per_minute: int = _setting(
+        60000,
+        "Default requests per minute per API key (token bucket, per process); 0 = unlimited.",
+    )
+    uploads_per_minute: int = _setting(
+        1000,
+        "Default uploads (POST /v1/files, POST /v1/uploads) per minute per API key; 0 = unlimited.",
+    )
+    quota_lease_seconds: int = _setting(
+        900,
+        "How long an upload's quota hold lives without progress before the sweeper frees it.",
+    )
+    audit_log_path: str = _setting(
+        "",
+        "File for the JSON audit trail (logger filedock.audit); empty: standard error.",
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read FILEDOCK_* variables from `env` (default os.environ), then apply overrides."""

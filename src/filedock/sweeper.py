@@ -7,6 +7,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from filedock import audit
 from filedock.blobs.base import BlobStore
 from filedock.metadata.base import MetadataStore
 from filedock.settings import Settings
@@ -25,6 +26,7 @@ class SweepReport:
     uploads_expired: int = 0
     upload_parts: int = 0
     uploads_purged: int = 0
+    reservations: int = 0
 
 
 class Sweeper:
@@ -36,12 +38,25 @@ class Sweeper:
         self.metadata = metadata
 
     async def sweep(self, *, orphan_grace: float | None = None) -> SweepReport:
+        token = audit.set_actor(audit.Actor("sweeper"))
+        try:
+            return await self._sweep(orphan_grace)
+        finally:
+            audit.reset_actor(token)
+
+    async def _sweep(self, orphan_grace: float | None) -> SweepReport:
         report = SweepReport()
         now = int(time.time())
         while True:
             claimed = await self.metadata.claim_expired_files(now, BATCH)
             for record in claimed:
                 await self.blobs.delete(record.blob_key)
+                audit.record(
+                    "file.expired",
+                    project_id=record.project_id,
+                    file_id=record.id,
+                    bytes=record.bytes,
+                )
             report.expired += len(claimed)
             if len(claimed) < BATCH:
                 break
@@ -49,6 +64,8 @@ class Sweeper:
         report.tombstones = await self.metadata.purge_tombstones(
             now - int(self.settings.tombstone_retention_seconds)
         )
+        # Quota held by uploads whose lease ran out (a crashed server's, a stalled client's).
+        report.reservations = await self.metadata.release_expired_reservations(now)
         report.temporaries = await self.blobs.remove_abandoned_temporaries()
         report.orphans = await self.remove_orphans(
             self.settings.orphan_grace_seconds if orphan_grace is None else orphan_grace

@@ -28,12 +28,14 @@ from filedock.errors import (
     FileTooLarge,
     InvalidRequest,
     StorageError,
+    StorageQuotaExceeded,
     UploadNotFound,
     UploadStateError,
 )
 from filedock.ids import new_blob_key, new_file_id, new_part_id, new_upload_id
 from filedock.metadata.base import MetadataStore
 from filedock.models import FileRecord, UploadPartRecord, UploadRecord
+from filedock.quotas import Held
 from filedock.service import FileService
 from filedock.settings import Settings
 
@@ -44,6 +46,8 @@ CREATE_REQUIRED = ("filename", "purpose", "bytes", "mime_type")
 COMPLETE_FIELDS = ("part_ids", "md5")
 EXPIRES_AFTER_FIELDS = ("anchor", "seconds")
 PART_FIELD = "data"
+# Seconds a quota hold outlives its Upload's expiry (then the sweeper frees it).
+QUOTA_MARGIN = 300
 # `type/subtype[; params]` or a bare token such as `pdf` (the SDK's own docs pass mime_type="pdf").
 _MIME_TYPE = re.compile(r"[!-~]+(\s*;[ -~]*)?")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
@@ -333,6 +337,15 @@ class UploadService:
     async def create_upload(self, project_id: str, body: Mapping[str, Any]) -> UploadView:
         """`POST /uploads`: check everything that can be checked up front; a pending Upload."""
         filename, purpose, size, mime_type, file_expires_after = self._parse_create(body)
+        # The declared bytes are held against the project's quota for the Upload's lifetime (a
+        # little longer, so the hold outlives a completion that starts at the last second).
+        try:
+            held = await self.files.quotas.reserve(
+                project_id, size, lease_seconds=self.settings.upload_expiry_seconds + QUOTA_MARGIN
+            )
+        except StorageQuotaExceeded as exc:
+            exc.param = "bytes"
+            raise
         created_at = int(time.time())
         record = UploadRecord(
             id=new_upload_id(),
@@ -345,8 +358,13 @@ class UploadService:
             expires_at=created_at + self.settings.upload_expiry_seconds,
             status="pending",
             file_expires_after=file_expires_after,
+            reservation_id=held.id,
         )
-        await self.metadata.insert_upload(record)
+        try:
+            await self.metadata.insert_upload(record)
+        except BaseException:
+            await self.files.quotas.release(held)
+            raise
         return UploadView(record)
 
     async def add_upload_part(self, project_id: str, upload_id: str) -> PartUpload:
@@ -406,6 +424,7 @@ class UploadService:
             composite_sha256(ordered),
             upload.file_expires_after,
             file_id=file_id,
+            held=self._held(upload),
         )
         done = await self.metadata.finish_upload_completion(upload.id, file_id)
         if done is None:
@@ -417,6 +436,12 @@ class UploadService:
             raise self._state_error(current, "be completed")
         await self._drop_parts(upload.id)
         return UploadView(done, record)
+
+    def _held(self, upload: UploadRecord) -> Held | None:
+        """The Upload's quota hold, for publish_file to settle with the File's row."""
+        if upload.reservation_id is None:
+            return None
+        return Held(upload.reservation_id, upload.project_id, upload.bytes, time.monotonic())
 
     def _ordered_parts(
         self, upload: UploadRecord, part_ids: list[str], parts: list[UploadPartRecord]
@@ -463,6 +488,7 @@ class UploadService:
             if current.status == "cancelled":
                 return await self._view(current)
             raise self._state_error(current, "be cancelled")
+        await self.files.quotas.release(self._held(done))
         await self._drop_parts(upload.id)
         return UploadView(done)
 

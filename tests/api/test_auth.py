@@ -83,9 +83,15 @@ def test_created_key_works_then_revoked_key_fails(client: TestClient, settings: 
     listed = _keys(settings, "list")
     assert listed.exit_code == 0, listed.output
     (line,) = listed.stdout.strip().splitlines()
-    key_id, prefix, project, _, state, name = line.split("\t")
+    key_id, prefix, project, _, state, role, expires, name = line.split("\t")
     assert key_id.startswith("key_") and prefix == secret[:12] + "..."
-    assert (project, state, name) == ("proj_default", "active", "ci")
+    assert (project, state, role, expires, name) == (
+        "proj_default",
+        "active",
+        "member",
+        "expires -",
+        "ci",
+    )
 
     revoked = _keys(settings, "revoke", key_id)
     assert revoked.exit_code == 0, revoked.output

@@ -104,7 +104,7 @@ def test_stainless_headers_are_ignored(client: TestClient) -> None:
             "x-stainless-retry-count": "0",
             "x-stainless-read-timeout": "600",
             "OpenAI-Organization": "org-x",
-            "OpenAI-Project": "proj_x",
+            "OpenAI-Project": "proj_default",  # the key's own project (another is a 401)
         },
     )
     assert response.status_code == 200, response.text

@@ -604,3 +604,56 @@ def test_strict_mode_refuses_invalid_content_at_complete(settings: Settings) -> 
         cancelled = client.post(f"/v1/uploads/{upload['id']}/cancel")
         assert cancelled.json()["status"] == "cancelled"
         assert blob_files(settings.data_dir) == []
+
+
+def test_quota_is_held_from_create_to_complete(settings: Settings) -> None:
+    with make_client(settings.replace(storage_quota_bytes=1000)) as client:
+        metadata = components(client).metadata
+        portal = client.portal
+        assert portal is not None
+
+        def counters() -> tuple[int, int]:
+            project = portal.call(metadata.get_project, "proj_default")
+            assert project is not None
+            return project.used_bytes, project.reserved_bytes
+
+        err = error(
+            client.post(
+                "/v1/uploads",
+                json={
+                    "filename": "a.bin",
+                    "purpose": "user_data",
+                    "bytes": 1001,
+                    "mime_type": "application/octet-stream",
+                },
+            ),
+            400,
+        )
+        assert err["code"] == "storage_quota_exceeded" and err["param"] == "bytes"
+        first = create(client, 600)
+        assert counters() == (0, 600)
+        # The declared bytes are held: a second Upload of 600 does not fit...
+        err = error(
+            client.post(
+                "/v1/uploads",
+                json={
+                    "filename": "a.bin",
+                    "purpose": "user_data",
+                    "bytes": 600,
+                    "mime_type": "application/octet-stream",
+                },
+            ),
+            400,
+        )
+        assert err["code"] == "storage_quota_exceeded"
+        # ...until the first is cancelled.
+        client.post(f"/v1/uploads/{first['id']}/cancel")
+        assert counters() == (0, 0)
+        second = create(client, 600)
+        done = client.post(
+            f"/v1/uploads/{second['id']}/complete",
+            json={"part_ids": [part_id(client, second["id"], b"x" * 600)]},
+        )
+        assert done.status_code == 200, done.text
+        # Completion turns the hold into used bytes in the same transaction.
+        assert counters() == (600, 0)

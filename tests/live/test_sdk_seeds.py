@@ -386,7 +386,7 @@ def test_sdk_extra_headers_are_ignored(live_server: ServerProcess) -> None:
         base_url=live_server.base_url,
         api_key=TEST_KEY,
         organization="org-abc",
-        project="proj_abc",
+        project="proj_default",  # the key's own project: another one is a 401
         max_retries=0,
     ) as c:
         created = c.files.create(file=("h.txt", b"x"), purpose="user_data")

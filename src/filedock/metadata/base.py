@@ -5,9 +5,19 @@ from __future__ import annotations
 import abc
 from typing import Literal
 
-from filedock.models import ApiKeyRecord, FilePage, FileRecord, UploadPartRecord, UploadRecord
+from filedock.models import (
+    ApiKeyRecord,
+    FilePage,
+    FileRecord,
+    ProjectRecord,
+    PurposeUsage,
+    Reservation,
+    UploadPartRecord,
+    UploadRecord,
+)
 
 Order = Literal["asc", "desc"]
+ResizeOutcome = Literal["ok", "full", "missing"]
 
 
 class CursorNotFound(LookupError):
@@ -132,6 +142,70 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def get_file_report(self, file_id: str) -> str | None:
         """A file's stored report (JSON text), or None."""
+
+    # projects and quotas
+    # A project's `used_bytes` follows its live file rows (kept by the database, see migration
+    # 0004); `reserved_bytes` is the sum of its quota reservations. Every quota method is one
+    # transaction that checks `used_bytes + reserved_bytes + n <= quota` in the UPDATE itself.
+    @abc.abstractmethod
+    async def insert_project(self, record: ProjectRecord) -> None:
+        """Store a new project."""
+
+    @abc.abstractmethod
+    async def get_project(self, project_id: str) -> ProjectRecord | None:
+        """The project (archived or not), or None."""
+
+    @abc.abstractmethod
+    async def list_projects(
+        self, *, limit: int, after: str | None, include_archived: bool
+    ) -> tuple[list[ProjectRecord], bool]:
+        """Projects by (created_at, id) after the project `after`; and whether more follow."""
+
+    @abc.abstractmethod
+    async def update_project(self, record: ProjectRecord) -> ProjectRecord | None:
+        """Write name and limits (not the counters) of an existing project; None if none."""
+
+    @abc.abstractmethod
+    async def archive_project(self, project_id: str, now: int) -> ProjectRecord | None:
+        """Archive the project and revoke all its keys in one transaction; None if no project."""
+
+    @abc.abstractmethod
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        """The key with this id, revoked or not."""
+
+    @abc.abstractmethod
+    async def list_project_api_keys(self, project_id: str) -> list[ApiKeyRecord]:
+        """The project's keys, oldest first."""
+
+    @abc.abstractmethod
+    async def reserve_quota(self, reservation: Reservation, default_quota: int, now: int) -> bool:
+        """Hold `reservation.bytes` for its project if they fit under the quota; False if not."""
+
+    @abc.abstractmethod
+    async def resize_reservation(
+        self, reservation_id: str, nbytes: int, default_quota: int, expires_at: int
+    ) -> ResizeOutcome:
+        """Set a reservation's size (growing only if it fits) and extend its lease."""
+
+    @abc.abstractmethod
+    async def insert_file_settling(
+        self, record: FileRecord, reservation_id: str, default_quota: int
+    ) -> FileRecord | None:
+        """Insert a file row and drop its reservation in one transaction, so its bytes move from
+        reserved to used without ever counting twice. If the reservation is gone, insert only if
+        the file still fits; None (nothing inserted) if it does not."""
+
+    @abc.abstractmethod
+    async def release_reservation(self, reservation_id: str) -> bool:
+        """Drop a reservation and give its bytes back; False if it was already gone."""
+
+    @abc.abstractmethod
+    async def release_expired_reservations(self, now: int) -> int:
+        """Drop every reservation whose lease ended before `now` (crashed uploads)."""
+
+    @abc.abstractmethod
+    async def project_usage(self, project_id: str, now: int) -> list[PurposeUsage]:
+        """Live files of the project grouped by purpose, in purpose order."""
 
     # uploads
     @abc.abstractmethod

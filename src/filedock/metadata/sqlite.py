@@ -13,8 +13,17 @@ import anyio.to_thread
 
 from filedock.errors import MetadataError
 from filedock.metadata import migrate
-from filedock.metadata.base import CursorNotFound, MetadataStore, Order
-from filedock.models import ApiKeyRecord, FilePage, FileRecord, UploadPartRecord, UploadRecord
+from filedock.metadata.base import CursorNotFound, MetadataStore, Order, ResizeOutcome
+from filedock.models import (
+    ApiKeyRecord,
+    FilePage,
+    FileRecord,
+    ProjectRecord,
+    PurposeUsage,
+    Reservation,
+    UploadPartRecord,
+    UploadRecord,
+)
 
 T = TypeVar("T")
 
@@ -22,11 +31,16 @@ FILE_COLUMNS = (
     "id, project_id, purpose, filename, bytes, created_at, expires_at, status, "
     "status_details, sha256, blob_key, seq"
 )
-KEY_COLUMNS = "id, project_id, name, prefix, key_hash, created_at, revoked_at"
+KEY_COLUMNS = "id, project_id, name, prefix, key_hash, created_at, revoked_at, expires_at, role"
+PROJECT_COLUMNS = (
+    "id, name, created_at, archived_at, storage_quota_bytes, requests_per_minute, "
+    "uploads_per_minute, used_bytes, reserved_bytes"
+)
+FITS = "used_bytes + reserved_bytes + ? <= COALESCE(storage_quota_bytes, ?)"
 LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
 UPLOAD_COLUMNS = (
     "id, project_id, filename, purpose, bytes, mime_type, created_at, expires_at, status, "
-    "file_expires_after, received_bytes, file_id"
+    "file_expires_after, received_bytes, file_id, reservation_id"
 )
 PART_COLUMNS = "id, upload_id, bytes, sha256, blob_key, created_at"
 # The Upload's recorded File exists: a completion got as far as publishing it.
@@ -245,7 +259,7 @@ class SqliteMetadataStore(MetadataStore):
     async def insert_api_key(self, record: ApiKeyRecord) -> None:
         await self._run(
             lambda c: c.execute(
-                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.project_id,
@@ -254,6 +268,8 @@ class SqliteMetadataStore(MetadataStore):
                     record.key_hash,
                     record.created_at,
                     record.revoked_at,
+                    record.expires_at,
+                    record.role,
                 ),
             )
         )
@@ -295,6 +311,126 @@ class SqliteMetadataStore(MetadataStore):
                     f"SELECT purpose, COUNT(*), COALESCE(SUM(bytes), 0) FROM files "
                     f"WHERE {LIVE} GROUP BY purpose ORDER BY purpose",
                     (now,),
+                )
+            ]
+        )
+
+    # projects and quotas --------------------------------------------------------------------
+    @staticmethod
+    def _transaction(c: sqlite3.Connection, fn: Callable[[], T]) -> T:
+        # IMMEDIATE takes the write lock up front, so the read-then-write steps inside cannot
+        # interleave with another connection's.
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn()
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        c.execute("COMMIT")
+        return result
+
+    async def insert_project(self, record: ProjectRecord) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "INSERT INTO projects (id, name, created_at, archived_at, storage_quota_bytes, "
+                "requests_per_minute, uploads_per_minute) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.name,
+                    record.created_at,
+                    record.archived_at,
+                    record.storage_quota_bytes,
+                    record.requests_per_minute,
+                    record.uploads_per_minute,
+                ),
+            )
+        )
+
+    async def get_project(self, project_id: str) -> ProjectRecord | None:
+        def get(c: sqlite3.Connection) -> ProjectRecord | None:
+            row = c.execute(
+                f"SELECT {PROJECT_COLUMNS} FROM projects WHERE id = ?", (project_id,)
+            ).fetchone()
+            return ProjectRecord(*row) if row else None
+
+        return await self._run(get)
+
+    async def list_projects(
+        self, *, limit: int, after: str | None, include_archived: bool
+    ) -> tuple[list[ProjectRecord], bool]:
+        def page(c: sqlite3.Connection) -> tuple[list[ProjectRecord], bool]:
+            where = ["1 = 1"]
+            params: list[Any] = []
+            if not include_archived:
+                where.append("archived_at IS NULL")
+            if after is not None:
+                cursor = c.execute(
+                    "SELECT created_at, id FROM projects WHERE id = ?", (after,)
+                ).fetchone()
+                if cursor is None:
+                    raise CursorNotFound(after)
+                where.append("(created_at, id) > (?, ?)")
+                params.extend(cursor)
+            rows = c.execute(
+                f"SELECT {PROJECT_COLUMNS} FROM projects WHERE {' AND '.join(where)} "
+                "ORDER BY created_at, id LIMIT ?",
+                (*params, limit + 1),
+            ).fetchall()
+            return [ProjectRecord(*r) for r in rows[:limit]], len(rows) > limit
+
+        return await self._run(page)
+
+    async def update_project(self, record: ProjectRecord) -> ProjectRecord | None:
+        def update(c: sqlite3.Connection) -> ProjectRecord | None:
+            row = c.execute(
+                "UPDATE projects SET name = ?, storage_quota_bytes = ?, requests_per_minute = ?, "
+                f"uploads_per_minute = ? WHERE id = ? RETURNING {PROJECT_COLUMNS}",
+                (
+                    record.name,
+                    record.storage_quota_bytes,
+                    record.requests_per_minute,
+                    record.uploads_per_minute,
+                    record.id,
+                ),
+            ).fetchone()
+            return ProjectRecord(*row) if row else None
+
+        return await self._run(update)
+
+    async def archive_project(self, project_id: str, now: int) -> ProjectRecord | None:
+        def archive(c: sqlite3.Connection) -> ProjectRecord | None:
+            row = c.execute(
+                "UPDATE projects SET archived_at = COALESCE(archived_at, ?) WHERE id = ? "
+                f"RETURNING {PROJECT_COLUMNS}",
+                (now, project_id),
+            ).fetchone()
+            if row is None:
+                return None
+            c.execute(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE project_id = ?",
+                (now, project_id),
+            )
+            return ProjectRecord(*row)
+
+        return await self._run(lambda c: self._transaction(c, lambda: archive(c)))
+
+    async def get_api_key(self, key_id: str) -> ApiKeyRecord | None:
+        def get(c: sqlite3.Connection) -> ApiKeyRecord | None:
+            row = c.execute(
+                f"SELECT {KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)
+            ).fetchone()
+            return _key(row) if row else None
+
+        return await self._run(get)
+
+    async def list_project_api_keys(self, project_id: str) -> list[ApiKeyRecord]:
+        return await self._run(
+            lambda c: [
+                _key(r)
+                for r in c.execute(
+                    f"SELECT {KEY_COLUMNS} FROM api_keys WHERE project_id = ? "
+                    "ORDER BY created_at, id",
+                    (project_id,),
                 )
             ]
         )
@@ -383,11 +519,165 @@ class SqliteMetadataStore(MetadataStore):
 
         return await self._run(get)
 
+    async def reserve_quota(self, reservation: Reservation, default_quota: int, now: int) -> bool:
+        def reserve(c: sqlite3.Connection) -> bool:
+            held = c.execute(
+                "UPDATE projects SET reserved_bytes = reserved_bytes + ? "
+                f"WHERE id = ? AND archived_at IS NULL AND {FITS}",
+                (reservation.bytes, reservation.project_id, reservation.bytes, default_quota),
+            ).rowcount
+            if held != 1:
+                return False
+            c.execute(
+                "INSERT INTO quota_reservations (id, project_id, bytes, created_at, expires_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    reservation.id,
+                    reservation.project_id,
+                    reservation.bytes,
+                    now,
+                    reservation.expires_at,
+                ),
+            )
+            return True
+
+        return await self._run(lambda c: self._transaction(c, lambda: reserve(c)))
+
+    async def resize_reservation(
+        self, reservation_id: str, nbytes: int, default_quota: int, expires_at: int
+    ) -> ResizeOutcome:
+        def resize(c: sqlite3.Connection) -> ResizeOutcome:
+            # Touching the row first locks it (on PostgreSQL too) against a concurrent release.
+            row = c.execute(
+                "UPDATE quota_reservations SET expires_at = ? WHERE id = ? "
+                "RETURNING project_id, bytes",
+                (expires_at, reservation_id),
+            ).fetchone()
+            if row is None:
+                return "missing"
+            project_id, current = row
+            delta = nbytes - current
+            if delta == 0:
+                return "ok"
+            changed = c.execute(
+                "UPDATE projects SET reserved_bytes = reserved_bytes + ? "
+                f"WHERE id = ? AND (? <= 0 OR {FITS})",
+                (delta, project_id, delta, delta, default_quota),
+            ).rowcount
+            if changed != 1:
+                return "full"
+            c.execute(
+                "UPDATE quota_reservations SET bytes = ? WHERE id = ?", (nbytes, reservation_id)
+            )
+            return "ok"
+
+        return await self._run(lambda c: self._transaction(c, lambda: resize(c)))
+
+    async def insert_file_settling(
+        self, record: FileRecord, reservation_id: str, default_quota: int
+    ) -> FileRecord | None:
+        class _NoRoom(Exception):
+            pass
+
+        def settle(c: sqlite3.Connection) -> FileRecord:
+            cur = c.execute(
+                "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
+                "expires_at, status, status_details, sha256, blob_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    record.project_id,
+                    record.purpose,
+                    record.filename,
+                    record.bytes,
+                    record.created_at,
+                    record.expires_at,
+                    record.status,
+                    record.status_details,
+                    record.sha256,
+                    record.blob_key,
+                ),
+            )
+            seq = cur.lastrowid
+            assert seq is not None
+            held = c.execute(
+                "DELETE FROM quota_reservations WHERE id = ? RETURNING bytes", (reservation_id,)
+            ).fetchone()
+            # The insert trigger already added the bytes to used_bytes; the check is on the
+            # counters as they will be once the hold is dropped.
+            freed = held[0] if held else 0
+            fits = c.execute(
+                f"UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ? AND {FITS}",
+                (freed, record.project_id, -freed, default_quota),
+            ).rowcount
+            if fits != 1 and held is None:
+                raise _NoRoom
+            if fits != 1:  # over only through a lowered quota: the hold was taken, keep the file
+                c.execute(
+                    "UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ?",
+                    (held[0], record.project_id),
+                )
+            return FileRecord(**{**record.__dict__, "seq": seq})
+
+        def run(c: sqlite3.Connection) -> FileRecord | None:
+            try:
+                return self._transaction(c, lambda: settle(c))
+            except _NoRoom:
+                return None
+
+        return await self._run(run)
+
+    async def release_reservation(self, reservation_id: str) -> bool:
+        def release(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "DELETE FROM quota_reservations WHERE id = ? RETURNING project_id, bytes",
+                (reservation_id,),
+            ).fetchone()
+            if row is None:
+                return False
+            c.execute(
+                "UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ?",
+                (row[1], row[0]),
+            )
+            return True
+
+        return await self._run(lambda c: self._transaction(c, lambda: release(c)))
+
+    async def release_expired_reservations(self, now: int) -> int:
+        def release(c: sqlite3.Connection) -> int:
+            rows = c.execute(
+                "DELETE FROM quota_reservations WHERE expires_at <= ? RETURNING project_id, bytes",
+                (now,),
+            ).fetchall()
+            totals: dict[str, int] = {}
+            for project_id, nbytes in rows:
+                totals[project_id] = totals.get(project_id, 0) + nbytes
+            for project_id, nbytes in totals.items():
+                c.execute(
+                    "UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ?",
+                    (nbytes, project_id),
+                )
+            return len(rows)
+
+        return await self._run(lambda c: self._transaction(c, lambda: release(c)))
+
+    async def project_usage(self, project_id: str, now: int) -> list[PurposeUsage]:
+        return await self._run(
+            lambda c: [
+                PurposeUsage(purpose, count, total)
+                for purpose, count, total in c.execute(
+                    "SELECT purpose, COUNT(*), COALESCE(SUM(bytes), 0) FROM files "
+                    f"WHERE project_id = ? AND {LIVE} GROUP BY purpose ORDER BY purpose",
+                    (project_id, now),
+                )
+            ]
+        )
+
     # uploads -------------------------------------------------------------------------------
     async def insert_upload(self, record: UploadRecord) -> None:
         await self._run(
             lambda c: c.execute(
-                f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 12)})",
+                f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                 (
                     record.id,
                     record.project_id,
@@ -401,6 +691,7 @@ class SqliteMetadataStore(MetadataStore):
                     record.file_expires_after,
                     record.received_bytes,
                     record.file_id,
+                    record.reservation_id,
                 ),
             )
         )

@@ -15,8 +15,9 @@ from starlette.routing import Match, Route
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
-from filedock.web import files, uploads
+from filedock.web import admin, files, uploads
 from filedock.web.dashboard import dashboard_routes
+from filedock.web.guard import GuardMiddleware
 from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
 from filedock.web.observability import install_observability
 from filedock.web.responses import JSONResponse, error_response
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         routes=[
             *files.routes,
             *uploads.routes,
+            *admin.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
         ],
@@ -115,6 +117,9 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         lifespan=lifespan,
     )
     app.state.components = components
+    app.add_middleware(
+        GuardMiddleware, limiter=lambda: components.limiter, projects=lambda: components.projects
+    )
     app.add_middleware(AuthMiddleware, keys=lambda: components.keys)
     # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
     # on before RequestIdMiddleware so it runs inside it and sees the request id.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from filedock import audit
 from filedock.logs import configure_logging
 from filedock.settings import Settings
 from filedock.web.app import create_app
@@ -14,4 +15,6 @@ def app_from_env() -> Starlette:
     settings = Settings.from_env()
     # Each worker process configures its own logging (text or JSON with request ids).
     configure_logging(settings)
+
+    audit.configure(settings)
     return create_app(settings)

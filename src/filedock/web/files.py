@@ -45,6 +45,7 @@ async def create_file(request: Request) -> Response:
         raise service.too_large(None)
     upload = service.create_file(_project(request))
     try:
+        await upload.reserve(int(declared) if declared and declared.isdigit() else None)
         await feed_multipart(request.stream(), boundary, upload)
         record = await upload.finish()
     except ClientDisconnect:

@@ -1,14 +1,14 @@
 """uploads and upload_parts (the Uploads API)
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -31,6 +31,8 @@ def upgrade() -> None:
         sa.Column("received_bytes", sa.BigInteger(), nullable=False, server_default="0"),
         # The id the File gets; set when a completion starts, kept once completed.
         sa.Column("file_id", sa.Text(), nullable=True),
+        # The quota reservation holding `bytes` for the project until completion or expiry.
+        sa.Column("reservation_id", sa.Text(), nullable=True),
     )
     op.create_index("uploads_status_expires_at", "uploads", ["status", "expires_at"])
     op.create_table(
