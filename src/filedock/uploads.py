@@ -324,6 +324,12 @@ class UploadService:
 
     def _state_error(self, upload: UploadRecord, action: str) -> UploadStateError:
         status = upload.status_at(int(time.time()))
+        if status == "pending":
+            # Only reached when a concurrent request changed the Upload under this one.
+            return UploadStateError(
+                f"Upload {upload.id} is being completed by another request; retry to get the "
+                "result."
+            )
         return UploadStateError(f"Upload {upload.id} is {status} and can no longer {action}.")
 
     async def explain_refused_part(self, upload: UploadRecord, part_size: int) -> InvalidRequest:
