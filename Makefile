@@ -1,5 +1,5 @@
 # One entry point for contributors. Run inside the virtual environment you installed into.
-.PHONY: install test lint format typecheck serve bench bench-uploads
+.PHONY: install test lint format typecheck serve bench bench-scale bench-uploads
 
 install:
 	pip install -e '.[dev]'
@@ -23,6 +23,9 @@ serve:
 
 bench:
 	python bench/bench_core.py
+
+bench-scale:
+	python bench/bench_scale.py
 
 bench-uploads:
 	python bench/bench_uploads.py

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from filedock.settings import Settings
 from filedock.web import create_app
 from tests.helpers import TEST_KEY, ServerProcess, make_server
+from tests.services import PostgresServer, SwiftServer, start_postgres, start_swift
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
@@ -31,6 +32,27 @@ def client(settings: Settings) -> Iterator[TestClient]:
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A real `filedock serve` on a free loopback port, shared by one test module."""
     server = make_server(tmp_path_factory.mktemp("live") / "data").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- scale-out: real PostgreSQL and S3 (Swift) servers, one of each per session ------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster on a free loopback port (see tests/services.py)."""
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def swift_server() -> Iterator[SwiftServer]:
+    """OpenStack Swift + s3api on 127.0.0.1:8080 (see tests/services.py)."""
+    server = start_swift()
     try:
         yield server
     finally:

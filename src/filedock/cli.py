@@ -22,6 +22,7 @@ from filedock.cli_client import register_client_commands
 from filedock.components import Components
 from filedock.errors import FiledockError
 from filedock.logs import configure_logging
+from filedock.metadata.factory import redact_url
 from filedock.models import DEFAULT_PROJECT_ID, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord, ProjectRecord
 from filedock.settings import ENV_PREFIX, Settings, SettingsError, parse_size
 
@@ -66,6 +67,8 @@ def _run(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
         return asyncio.run(main())
     except FiledockError as exc:
         raise click.ClickException(exc.message) from exc
+    except SettingsError as exc:  # a backend URL that names no usable backend
+        raise click.UsageError(str(exc)) from exc
 
 
 @click.group()
@@ -130,7 +133,7 @@ def migrate(**overrides: Any) -> None:
     """Apply database migrations and exit."""
     settings = _settings(overrides)
     _run(settings, _noop)
-    click.echo(f"database is up to date: {settings.resolved_database_url}")
+    click.echo(f"database is up to date: {redact_url(settings.resolved_database_url)}")
 
 
 async def _noop(components: Components) -> None:

@@ -8,10 +8,10 @@ import logging
 from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore
-from filedock.blobs.local import LocalBlobStore
+from filedock.blobs.factory import blob_store_for_settings
 from filedock.keys import ApiKeys
 from filedock.metadata.base import MetadataStore
-from filedock.metadata.sqlite import store_for_url
+from filedock.metadata.factory import store_for_url
 from filedock.processing import Processor
 from filedock.projects import ProjectService
 from filedock.quotas import QuotaService
@@ -25,11 +25,11 @@ log = logging.getLogger("filedock")
 
 
 def blob_store_for(settings: Settings) -> BlobStore:
-    return LocalBlobStore(settings.data_dir)
+    return blob_store_for_settings(settings)
 
 
 def metadata_store_for(settings: Settings) -> MetadataStore:
-    return store_for_url(settings.resolved_database_url)
+    return store_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
 
 
 @dataclass

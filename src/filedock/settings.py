@@ -64,7 +64,29 @@ class Settings:
     )
     database_url: str = _setting(
         "",
-        "Metadata database. Empty: sqlite:///<data-dir>/filedock.sqlite3.",
+        "Metadata database. Empty: sqlite:///<data-dir>/filedock.sqlite3. "
+        "Several servers: postgresql://user:password@host:port/dbname.",
+    )
+    # --- scale-out: PostgreSQL pool and S3-compatible blob storage -------------------------
+    database_pool_size: int = _setting(
+        10, "Most PostgreSQL connections one server process keeps open."
+    )
+    storage_url: str = _setting(
+        "",
+        "Where file bytes live. Empty: <data-dir>/blobs on local disk. "
+        "Several servers: s3://bucket/prefix (an S3-compatible object store).",
+    )
+    s3_endpoint_url: str = _setting(
+        "", "S3 endpoint, e.g. http://ceph-rgw:8080. Empty: AWS S3 for the region."
+    )
+    s3_region: str = _setting("us-east-1", "S3 region (signing region for other S3 servers).")
+    s3_access_key_id: str = _setting(
+        "", "S3 access key id. Empty: the AWS default credential chain."
+    )
+    s3_secret_access_key: str = _setting("", "S3 secret access key.", secret=True)
+    s3_path_style: bool = _setting(
+        False,
+        "Path-style S3 addressing (endpoint/bucket/key), needed by most non-AWS S3 servers.",
     )
     api_key: str = _setting(
         "",
@@ -89,7 +111,9 @@ class Settings:
     )
     orphan_grace_seconds: float = _setting(
         600.0,
-        "Age before stored bytes without a metadata row count as orphans and are removed.",
+        "Age before stored bytes without a metadata row count as orphans and are removed "
+        "(on S3 also the age after which an unfinished multipart upload counts as abandoned: "
+        "keep it above the longest upload).",
     )
     tombstone_retention_seconds: float = _setting(
         86400.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -134,5 +135,43 @@ def test_composed_ranges_read_like_one_file(
         got = b"".join([c async for c in store.read("whole", start, end)])
         assert got == whole[start:end]
         assert b"".join([c async for c in store.read("whole", start)]) == whole[start:]
+
+    anyio.run(main)
+
+
+@pytest.mark.s3
+def test_s3_compose_copies_big_parts_and_streams_small_ones(swift_server: Any) -> None:
+    """The same contract on S3: UploadPartCopy for >= 5 MiB parts, a streamed copy otherwise."""
+    from filedock.blobs.s3 import S3BlobStore
+
+    store = S3BlobStore(
+        f"s3://{swift_server.bucket()}/compose-{os.urandom(4).hex()}",
+        endpoint_url=swift_server.endpoint,
+        region=swift_server.region,
+        access_key_id=swift_server.access_key,
+        secret_access_key=swift_server.secret_key,
+        path_style=True,
+    )
+    big = [os.urandom(5 * 1024 * 1024), os.urandom(5 * 1024 * 1024 + 3)]
+    small = [os.urandom(1000), os.urandom(7)]
+
+    async def main() -> None:
+        await store.open()
+        try:
+            for index, data in enumerate(big + small):
+                await store.put(f"p{index}", _chunks(data))
+            copied = await store.compose("copied", ["p0", "p1", "p2"])
+            assert copied.size == len(big[0]) + len(big[1]) + 1000
+            assert await _read(store, "copied") == big[0] + big[1] + small[0]
+            streamed = await store.compose("streamed", ["p2", "p3", "p0"])
+            assert await _read(store, "streamed") == small[0] + small[1] + big[0]
+            assert streamed.size == 1007 + len(big[0])
+            empty = await store.compose("empty", [])
+            assert empty.size == 0 and await _read(store, "empty") == b""
+            with pytest.raises(BlobNotFound):
+                await store.compose("never", ["p0", "missing"])
+            assert "never" not in await _keys(store)
+        finally:
+            await store.close()
 
     anyio.run(main)

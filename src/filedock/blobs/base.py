@@ -152,10 +152,10 @@ class BlobStore(abc.ABC):
         """Create blob `dest_key` whose bytes are the blobs `part_keys` concatenated in order.
 
         Contract (every backend):
-        - Server-side: the bytes never pass through Python memory (local disk: in-kernel
-          copy; S3: a multipart upload of `dest_key` built with UploadPartCopy, one copy part
-          per entry — S3 requires every copy part but the last to be >= 5 MiB, so a backend
-          must stream-copy runs of smaller parts into one part through a bounded buffer).
+        - Server-side where the backend allows it: local disk links (or copies in the kernel);
+          S3 builds a multipart upload of `dest_key` with UploadPartCopy, one copy part per
+          entry. S3 requires every copy part but the last to be >= 5 MiB, so with smaller parts
+          the S3 store streams the parts through a bounded buffer instead (constant memory).
         - Atomic and durable like a write: `dest_key` is invisible until it is complete, and
           when this returns it survives a crash. On any failure nothing remains under
           `dest_key` (an interrupted attempt may leave a temporary that

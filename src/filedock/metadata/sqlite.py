@@ -123,30 +123,7 @@ class SqliteMetadataStore(MetadataStore):
 
     # files ---------------------------------------------------------------------------------
     async def insert_file(self, record: FileRecord) -> FileRecord:
-        def insert(c: sqlite3.Connection) -> FileRecord:
-            cur = c.execute(
-                "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
-                "expires_at, status, status_details, sha256, blob_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.project_id,
-                    record.purpose,
-                    record.filename,
-                    record.bytes,
-                    record.created_at,
-                    record.expires_at,
-                    record.status,
-                    record.status_details,
-                    record.sha256,
-                    record.blob_key,
-                ),
-            )
-            seq = cur.lastrowid
-            assert seq is not None
-            return FileRecord(**{**record.__dict__, "seq": seq})
-
-        return await self._run(insert)
+        return await self._run(lambda c: _insert_file_row(c, record))
 
     async def get_file(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
         def get(c: sqlite3.Connection) -> FileRecord | None:
@@ -580,26 +557,7 @@ class SqliteMetadataStore(MetadataStore):
             pass
 
         def settle(c: sqlite3.Connection) -> FileRecord:
-            cur = c.execute(
-                "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
-                "expires_at, status, status_details, sha256, blob_key) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.id,
-                    record.project_id,
-                    record.purpose,
-                    record.filename,
-                    record.bytes,
-                    record.created_at,
-                    record.expires_at,
-                    record.status,
-                    record.status_details,
-                    record.sha256,
-                    record.blob_key,
-                ),
-            )
-            seq = cur.lastrowid
-            assert seq is not None
+            inserted = _insert_file_row(c, record)
             held = c.execute(
                 "DELETE FROM quota_reservations WHERE id = ? RETURNING bytes", (reservation_id,)
             ).fetchone()
@@ -617,7 +575,7 @@ class SqliteMetadataStore(MetadataStore):
                     "UPDATE projects SET reserved_bytes = reserved_bytes - ? WHERE id = ?",
                     (held[0], record.project_id),
                 )
-            return FileRecord(**{**record.__dict__, "seq": seq})
+            return inserted
 
         def run(c: sqlite3.Connection) -> FileRecord | None:
             try:
@@ -858,6 +816,30 @@ class SqliteMetadataStore(MetadataStore):
         )
 
 
+def _insert_file_row(c: sqlite3.Connection, record: FileRecord) -> FileRecord:
+    cur = c.execute(
+        "INSERT INTO files (id, project_id, purpose, filename, bytes, created_at, "
+        "expires_at, status, status_details, sha256, blob_key) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            record.id,
+            record.project_id,
+            record.purpose,
+            record.filename,
+            record.bytes,
+            record.created_at,
+            record.expires_at,
+            record.status,
+            record.status_details,
+            record.sha256,
+            record.blob_key,
+        ),
+    )
+    seq = cur.lastrowid
+    assert seq is not None
+    return FileRecord(**{**record.__dict__, "seq": seq})
+
+
 def _upsert_report(c: sqlite3.Connection, file_id: str, report: str, now: int) -> None:
     c.execute(
         "INSERT INTO file_reports (file_id, report, created_at) VALUES (?, ?, ?) "
@@ -868,9 +850,7 @@ def _upsert_report(c: sqlite3.Connection, file_id: str, report: str, now: int) -
 
 
 def store_for_url(url: str) -> MetadataStore:
-    """The metadata store for a database URL."""
-    if url.startswith("sqlite:///"):
-        return SqliteMetadataStore(url)
-    raise ValueError(
-        f"FILEDOCK_DATABASE_URL: unsupported database URL {url!r} (use sqlite:///path)"
-    )
+    """Kept for existing imports; the factory now lives in filedock.metadata.factory."""
+    from filedock.metadata.factory import store_for_url as pick
+
+    return pick(url)

@@ -1,0 +1,356 @@
+"""One blob store contract, run unchanged on every backend: local disk and S3 (a real Swift)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from filedock.blobs.base import BlobStore, BlobWriter
+from filedock.blobs.local import LocalBlobStore
+from filedock.blobs.s3 import PART_SIZE, S3BlobStore, S3BlobWriter
+from filedock.errors import BlobNotFound, StorageError
+from tests.services import SwiftServer
+
+pytestmark = pytest.mark.anyio
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Backend:
+    """A store factory plus the backend-specific probes the contract needs."""
+
+    name: str
+    root: Path | None = None
+    swift: SwiftServer | None = None
+    bucket: str = ""
+    prefix: str = ""
+
+    def make(self, abandoned_after: float = 600.0) -> BlobStore:
+        if self.name == "local":
+            assert self.root is not None
+            return LocalBlobStore(self.root)
+        assert self.swift is not None
+        return S3BlobStore(
+            f"s3://{self.bucket}/{self.prefix}",
+            endpoint_url=self.swift.endpoint,
+            region=self.swift.region,
+            access_key_id=self.swift.access_key,
+            secret_access_key=self.swift.secret_key,
+            path_style=True,
+            abandoned_after=abandoned_after,
+        )
+
+    def temporaries(self) -> int:
+        """Unfinished writes left in the backend (temp files / multipart uploads)."""
+        if self.name == "local":
+            assert self.root is not None
+            return len(os.listdir(self.root / "tmp"))
+        assert self.swift is not None
+        uploads = self.swift.client().list_multipart_uploads(
+            Bucket=self.bucket, Prefix=self.prefix + "/"
+        )
+        return len(uploads.get("Uploads", []))
+
+    def crash(self, writer: BlobWriter) -> None:
+        """Make `writer` look like one whose process died mid-upload."""
+        if isinstance(writer, S3BlobWriter):
+            assert writer._upload_id is not None
+            writer._store.live_uploads.discard(writer._upload_id)
+        else:
+            writer._close_fd()  # type: ignore[attr-defined]  # releases the flock, keeps the file
+
+
+@pytest.fixture(scope="module")
+def s3_bucket(request: pytest.FixtureRequest) -> str:
+    swift: SwiftServer = request.getfixturevalue("swift_server")
+    return swift.bucket()
+
+
+@pytest.fixture(
+    params=[pytest.param("local"), pytest.param("s3", marks=pytest.mark.s3)],
+)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return Backend("local", root=tmp_path / "blobs")
+    return Backend(
+        "s3",
+        swift=request.getfixturevalue("swift_server"),
+        bucket=request.getfixturevalue("s3_bucket"),
+        prefix="t-" + uuid.uuid4().hex[:10],
+    )
+
+
+@pytest.fixture
+async def store(backend: Backend) -> AsyncIterator[BlobStore]:
+    blobs = backend.make()
+    await blobs.open()
+    try:
+        yield blobs
+    finally:
+        await blobs.close()
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    block = hashlib.sha256(str(seed).encode()).digest() * 2048  # 64 KiB, not all one byte
+    return (block * (size // len(block) + 1))[:size]
+
+
+async def chunks(data: bytes, size: int = 300_000) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def read_all(blobs: BlobStore, key: str, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join([c async for c in blobs.read(key, start, end)])
+
+
+async def keys_of(blobs: BlobStore) -> dict[str, float]:
+    return {k: m async for k, m in blobs.list_keys()}
+
+
+def new_key() -> str:
+    return uuid.uuid4().hex
+
+
+@pytest.mark.parametrize("size", [0, 1, 1000, 3 * MiB + 7, PART_SIZE * 2 + 12345])
+async def test_put_then_read_size_and_hash(store: BlobStore, size: int) -> None:
+    data = payload(size, seed=size)
+    key = new_key()
+    info = await store.put(key, chunks(data))
+    assert (info.key, info.size, info.sha256) == (key, size, hashlib.sha256(data).hexdigest())
+    assert await store.size(key) == size
+    assert await read_all(store, key) == data
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(0, None), (0, 1), (5, 10), (999, None), (1000, None), (1500, None), (10, 10), (0, 1000)],
+)
+async def test_range_reads(store: BlobStore, start: int, end: int | None) -> None:
+    data = payload(1000, seed=3)
+    key = new_key()
+    await store.put(key, chunks(data, 64))
+    assert await read_all(store, key, start, end) == data[start:end]
+
+
+async def test_range_read_spanning_parts(store: BlobStore) -> None:
+    data = payload(PART_SIZE + 3 * MiB, seed=9)
+    key = new_key()
+    await store.put(key, chunks(data, MiB))
+    start, end = PART_SIZE - 100, PART_SIZE + 2 * MiB
+    assert await read_all(store, key, start, end) == data[start:end]
+
+
+async def test_missing_blob_is_blob_not_found(store: BlobStore) -> None:
+    key = new_key()
+    with pytest.raises(BlobNotFound):
+        await store.size(key)
+    with pytest.raises(BlobNotFound):
+        await read_all(store, key)
+    with pytest.raises(BlobNotFound):
+        await read_all(store, key, 0, 0)
+
+
+async def test_delete_is_idempotent(store: BlobStore) -> None:
+    key = new_key()
+    await store.put(key, chunks(b"bytes"))
+    await store.delete(key)
+    await store.delete(key)
+    await store.delete(new_key())  # never existed
+    with pytest.raises(BlobNotFound):
+        await store.size(key)
+    assert key not in await keys_of(store)
+
+
+async def test_list_keys_reports_committed_blobs_with_mtime(store: BlobStore) -> None:
+    before = time.time() - 5
+    keys = {new_key() for _ in range(3)}
+    for key in keys:
+        await store.put(key, chunks(b"x" * 10))
+    listed = await keys_of(store)
+    assert keys <= set(listed)
+    for key in keys:
+        assert before <= listed[key] <= time.time() + 5
+
+
+async def test_writer_is_visible_only_after_commit(store: BlobStore, backend: Backend) -> None:
+    key = new_key()
+    data = payload(PART_SIZE + MiB, seed=1)
+    writer = await store.begin_write(key)
+    async for chunk in chunks(data, MiB):
+        await writer.write(chunk)
+    await writer._drain()  # every byte handed to the backend, still not committed
+    with pytest.raises(BlobNotFound):
+        await store.size(key)
+    assert key not in await keys_of(store)
+    info = await writer.commit()
+    assert info.size == len(data)
+    assert await read_all(store, key) == data
+    assert backend.temporaries() == 0
+
+
+@pytest.mark.parametrize("size", [10, PART_SIZE + MiB])
+async def test_abort_leaves_nothing(store: BlobStore, backend: Backend, size: int) -> None:
+    key = new_key()
+    writer = await store.begin_write(key)
+    async for chunk in chunks(payload(size), MiB):
+        await writer.write(chunk)
+    await writer.abort()
+    await writer.abort()  # safe twice
+    with pytest.raises(BlobNotFound):
+        await store.size(key)
+    assert key not in await keys_of(store)
+    assert backend.temporaries() == 0
+
+
+async def test_failing_stream_leaves_nothing(store: BlobStore, backend: Backend) -> None:
+    key = new_key()
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield payload(PART_SIZE + MiB)
+        raise ConnectionError("client went away")
+
+    with pytest.raises(ConnectionError):
+        await store.put(key, broken())
+    with pytest.raises(BlobNotFound):
+        await store.size(key)
+    assert backend.temporaries() == 0
+
+
+async def test_abandoned_temporaries_are_removed_live_ones_kept(backend: Backend) -> None:
+    # abandoned_after=0: on S3 only the age tells uploads apart; this process's own live
+    # uploads are still protected by the in-process registry.
+    blobs = backend.make(abandoned_after=0)
+    await blobs.open()
+    try:
+        crashed = await blobs.begin_write(new_key())
+        await crashed.write(payload(PART_SIZE + MiB))
+        await crashed._drain()
+        backend.crash(crashed)
+        if backend.name == "s3":
+            await anyio.sleep(1.1)  # S3 reports Initiated in whole seconds
+        live_key = new_key()
+        live = await blobs.begin_write(live_key)
+        await live.write(payload(PART_SIZE + MiB, seed=2))
+        await live._drain()
+        assert backend.temporaries() == 2
+        assert await blobs.remove_abandoned_temporaries() == 1
+        assert backend.temporaries() == 1
+        info = await live.commit()
+        assert await blobs.size(live_key) == info.size
+        assert backend.temporaries() == 0
+        assert await blobs.remove_abandoned_temporaries() == 0
+    finally:
+        await blobs.close()
+
+
+async def test_ping(store: BlobStore) -> None:
+    await store.ping()
+
+
+# S3-specific: what the age rule means between servers, and startup errors naming settings -----
+@pytest.fixture
+def s3_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    yield Backend(
+        "s3",
+        swift=request.getfixturevalue("swift_server"),
+        bucket=request.getfixturevalue("s3_bucket"),
+        prefix="t-" + uuid.uuid4().hex[:10],
+    )
+
+
+@pytest.mark.s3
+async def test_s3_other_server_keeps_young_uploads_aborts_stale(s3_backend: Backend) -> None:
+    server_a, server_b = s3_backend.make(), s3_backend.make(abandoned_after=600)
+    await server_a.open()
+    await server_b.open()
+    try:
+        key = new_key()
+        writer = await server_a.begin_write(key)
+        await writer.write(payload(PART_SIZE + MiB))
+        await writer._drain()
+        assert await server_b.remove_abandoned_temporaries() == 0  # young: maybe alive on A
+        info = await writer.commit()
+        assert await server_b.size(key) == info.size
+        stale = await server_a.begin_write(new_key())
+        await stale.write(payload(PART_SIZE + MiB))
+        await stale._drain()
+        await anyio.sleep(1.1)  # S3 reports Initiated in whole seconds
+        server_b_impatient = s3_backend.make(abandoned_after=0)
+        await server_b_impatient.open()
+        try:
+            assert await server_b_impatient.remove_abandoned_temporaries() == 1
+        finally:
+            await server_b_impatient.close()
+        with pytest.raises(StorageError):
+            await stale.commit()  # its upload was aborted: the commit fails, nothing appears
+        assert s3_backend.temporaries() == 0
+    finally:
+        await server_a.close()
+        await server_b.close()
+
+
+@pytest.mark.s3
+async def test_s3_compose_by_copy_for_the_uploads_api(s3_backend: Backend) -> None:
+    blobs = s3_backend.make()
+    assert isinstance(blobs, S3BlobStore)
+    await blobs.open()
+    try:
+        datas = [payload(5 * MiB, seed=1), payload(5 * MiB + 3, seed=2), payload(1000, seed=3)]
+        keys = [new_key() for _ in datas]
+        for key, data in zip(keys, datas, strict=True):
+            await blobs.put(key, chunks(data, MiB))
+        dest = new_key()
+        assert await blobs.compose_by_copy(dest, keys) == sum(map(len, datas))
+        assert await read_all(blobs, dest) == b"".join(datas)
+        with pytest.raises(ValueError):
+            await blobs.compose_by_copy(new_key(), [keys[2], keys[0]])  # small part first
+        with pytest.raises(BlobNotFound):
+            await blobs.compose_by_copy(new_key(), [keys[0], new_key()])
+        assert s3_backend.temporaries() == 0
+    finally:
+        await blobs.close()
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({"bucket": "no-such-bucket-here"}, "FILEDOCK_STORAGE_URL"),
+        ({"secret": "wrong"}, "FILEDOCK_S3_SECRET_ACCESS_KEY"),
+        ({"endpoint": "http://127.0.0.1:9"}, "FILEDOCK_S3_ENDPOINT_URL"),
+    ],
+)
+async def test_s3_unusable_bucket_error_names_the_setting(
+    s3_backend: Backend, change: dict[str, Any], names: str
+) -> None:
+    swift = s3_backend.swift
+    assert swift is not None
+    blobs = S3BlobStore(
+        f"s3://{change.get('bucket', s3_backend.bucket)}/p",
+        endpoint_url=change.get("endpoint", swift.endpoint),
+        region=swift.region,
+        access_key_id=swift.access_key,
+        secret_access_key=change.get("secret", swift.secret_key),
+        path_style=True,
+    )
+    try:
+        with pytest.raises(StorageError, match=names):
+            await blobs.open()
+    finally:
+        await blobs.close()

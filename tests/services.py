@@ -1,0 +1,390 @@
+"""Real servers for the scale-out tests, started by the test setup itself.
+
+- PostgreSQL: a throwaway cluster from the machine's binaries (initdb + pg_ctl, through
+  `runuser -u postgres` when running as root) on a free loopback port with its own socket folder.
+- OpenStack Swift with its s3api middleware (a real S3-compatible object store), installed once
+  into its own virtual environment under a cache folder, on 127.0.0.1:8080 (ports fixed by the
+  Swift ring recipe; only these tests use them).
+
+When a server cannot start, the test fails if `CI` is set (CI must run everything) and is skipped
+with the reason otherwise. Every process started here is ended by its PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+
+from tests.helpers import free_port
+
+CACHE = Path(os.environ.get("FILEDOCK_TEST_CACHE", Path.home() / ".cache" / "filedock-tests"))
+SWIFT_VENV = CACHE / "swift-venv"
+SWIFT_PORT = 8080
+SWIFT_ENDPOINT = f"http://127.0.0.1:{SWIFT_PORT}"
+S3_REGION = "us-east-1"
+S3_ACCESS_KEY = "test:tester"
+S3_SECRET_KEY = "testing"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A needed server cannot run: fail under CI, skip with the reason elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this fails instead of skipping)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _stop_pid(pid: int, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+    """Signal one process we started and wait for it to end; SIGKILL if it lingers."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+# PostgreSQL ---------------------------------------------------------------------------------
+def _postgres_bin() -> Path | None:
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name or 0)
+    )
+    return Path(found[-1]) if found else None
+
+
+def _install_postgres() -> None:
+    """Under CI (root), install the distribution's PostgreSQL; elsewhere leave the machine alone."""
+    if not os.environ.get("CI") or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", "postgresql"], env=env, check=False, capture_output=True
+    )
+
+
+@dataclass
+class PostgresServer:
+    """A throwaway PostgreSQL cluster; `database()` makes a fresh empty database."""
+
+    root: Path
+    port: int
+    bin_dir: Path
+    pid: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _as_postgres(self, args: list[str]) -> list[str]:
+        return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+    def start(self) -> PostgresServer:
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        data = self.root / "data"
+        subprocess.run(
+            self._as_postgres(
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        subprocess.run(
+            self._as_postgres(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(self.root / "pg.log"),
+                    "-w",
+                    "-t",
+                    "30",
+                    "-o",
+                    options,
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.pid = int((data / "postmaster.pid").read_text().split()[0])
+        return self
+
+    def database(self) -> str:
+        """A new empty database; returns its URL."""
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:16]
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url_for(name)
+
+    def stop(self) -> None:
+        if self.pid:
+            _stop_pid(self.pid, signal.SIGINT)  # SIGINT = fast shutdown
+            self.pid = 0
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        _install_postgres()
+        bin_dir = _postgres_bin()
+    if bin_dir is None:
+        unavailable("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin")
+    root = Path(tempfile.mkdtemp(prefix="filedock-pg-"))
+    server = PostgresServer(root=root, port=free_port(), bin_dir=bin_dir)
+    try:
+        return server.start()
+    except (subprocess.CalledProcessError, OSError) as exc:
+        log = (root / "pg.log").read_text(errors="replace") if (root / "pg.log").exists() else ""
+        detail = getattr(exc, "stderr", b"") or b""
+        server.stop()
+        unavailable(f"PostgreSQL did not start: {exc} {detail.decode(errors='replace')} {log}")
+
+
+# Swift + s3api ------------------------------------------------------------------------------
+def _ensure_swift_venv() -> Path:
+    """The venv with `swift` installed, created on first use and reused afterwards."""
+    bin_dir = SWIFT_VENV / "bin"
+    if (bin_dir / "swift-proxy-server").exists():
+        return bin_dir
+    CACHE.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", str(SWIFT_VENV)], check=True)
+    subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "-q", "swift"],
+        check=True,
+        capture_output=True,
+    )
+    return bin_dir
+
+
+_SWIFT_COMMON = """[DEFAULT]
+swift_dir = {etc}
+devices = {srv}
+mount_check = false
+bind_ip = 127.0.0.1
+workers = 0
+log_name = swift
+log_facility = LOG_LOCAL0
+log_level = WARNING
+"""
+_SWIFT_BACKEND = """bind_port = {port}
+[pipeline:main]
+pipeline = {name}-server
+[app:{name}-server]
+use = egg:swift#{name}
+"""
+_SWIFT_PROXY = """bind_port = {port}
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging listing_formats s3api tempauth \
+  copy slo dlo proxy-logging proxy-server
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+[filter:catch_errors]
+use = egg:swift#catch_errors
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+[filter:healthcheck]
+use = egg:swift#healthcheck
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+[filter:listing_formats]
+use = egg:swift#listing_formats
+[filter:copy]
+use = egg:swift#copy
+[filter:slo]
+use = egg:swift#slo
+[filter:dlo]
+use = egg:swift#dlo
+"""
+_SWIFT_PORTS = {"object": 6200, "container": 6201, "account": 6202}
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        # Like the Swift servers themselves: TIME_WAIT leftovers do not make a port busy.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@dataclass
+class SwiftServer:
+    """One-node Swift with s3api on 127.0.0.1:8080 (credentials test:tester / testing)."""
+
+    root: Path
+    bin_dir: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    endpoint: str = SWIFT_ENDPOINT
+    region: str = S3_REGION
+    access_key: str = S3_ACCESS_KEY
+    secret_key: str = S3_SECRET_KEY
+
+    def start(self, timeout: float = 60.0) -> SwiftServer:
+        etc, srv, logs = self.root / "etc", self.root / "srv", self.root / "log"
+        for folder in (etc, srv / "d1", logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        (etc / "swift.conf").write_text(
+            "[swift-hash]\nswift_hash_path_suffix = filedock-tests\n"
+            "swift_hash_path_prefix = filedock-tests\n"
+            "[storage-policy:0]\nname = gold\ndefault = yes\n"
+        )
+        common = _SWIFT_COMMON.format(etc=etc, srv=srv)
+        for name, port in _SWIFT_PORTS.items():
+            (etc / f"{name}-server.conf").write_text(
+                common + _SWIFT_BACKEND.format(port=port, name=name)
+            )
+        (etc / "proxy-server.conf").write_text(common + _SWIFT_PROXY.format(port=SWIFT_PORT))
+        builder = str(self.bin_dir / "swift-ring-builder")
+        for name, port in _SWIFT_PORTS.items():
+            ring = str(etc / f"{name}.builder")
+            subprocess.run(
+                [builder, ring, "create", "8", "1", "1"], check=True, capture_output=True
+            )
+            subprocess.run(
+                [builder, ring, "add", f"r1z1-127.0.0.1:{port}/d1", "100"],
+                check=True,
+                capture_output=True,
+            )
+            # rebalance exits 1 with a warning on a one-device ring; the ring is still written
+            subprocess.run([builder, ring, "rebalance"], check=False, capture_output=True)
+        for name in ("account", "container", "object", "proxy"):
+            with (logs / f"{name}.log").open("ab") as log:
+                process = subprocess.Popen(
+                    [str(self.bin_dir / f"swift-{name}-server"), str(etc / f"{name}-server.conf")],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=etc,
+                )
+            self.processes.append(process)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.endpoint + "/healthcheck", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError("Swift proxy did not answer /healthcheck:\n" + self.logs())
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace")[-2000:] for p in sorted((self.root / "log").glob("*"))
+        )
+
+    def client(self) -> Any:
+        """A boto3 S3 client for the test server (path-style, as filedock is configured)."""
+        import boto3
+        import botocore.config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=botocore.config.Config(
+                s3={"addressing_style": "path"},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+    def bucket(self) -> str:
+        """A new empty bucket; returns its name."""
+        name = "fd-" + uuid.uuid4().hex[:12]
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def env(self, bucket: str, prefix: str = "blobs") -> dict[str, str]:
+        """FILEDOCK_* settings pointing a server at `bucket`."""
+        return {
+            "FILEDOCK_STORAGE_URL": f"s3://{bucket}/{prefix}",
+            "FILEDOCK_S3_ENDPOINT_URL": self.endpoint,
+            "FILEDOCK_S3_REGION": self.region,
+            "FILEDOCK_S3_ACCESS_KEY_ID": self.access_key,
+            "FILEDOCK_S3_SECRET_ACCESS_KEY": self.secret_key,
+            "FILEDOCK_S3_PATH_STYLE": "true",
+        }
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.terminate()  # by PID: each is a process we started
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_swift() -> SwiftServer:
+    busy = [p for p in (SWIFT_PORT, *_SWIFT_PORTS.values()) if _port_in_use(p)]
+    if busy:
+        unavailable(
+            f"Swift needs the fixed loopback ports 8080 and 6200-6202, but {busy} are taken "
+            "(is another Swift running, e.g. a benchmark?)"
+        )
+    try:
+        bin_dir = _ensure_swift_venv()
+    except (subprocess.CalledProcessError, OSError) as exc:
+        detail = getattr(exc, "stderr", b"") or b""
+        unavailable(f"could not install swift into {SWIFT_VENV}: {exc} {detail[-2000:]!r}")
+    server = SwiftServer(root=Path(tempfile.mkdtemp(prefix="filedock-swift-")), bin_dir=bin_dir)
+    try:
+        return server.start()
+    except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+        server.stop()
+        unavailable(f"Swift did not start: {exc}")
