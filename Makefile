@@ -1,5 +1,5 @@
 # One entry point for contributors. Run inside the virtual environment you installed into.
-.PHONY: install test lint format typecheck serve bench bench-scale
+.PHONY: install test lint format typecheck serve bench bench-scale bench-uploads
 
 install:
 	pip install -e '.[dev]'
@@ -26,3 +26,6 @@ bench:
 
 bench-scale:
 	python bench/bench_scale.py
+
+bench-uploads:
+	python bench/bench_uploads.py

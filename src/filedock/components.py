@@ -19,6 +19,7 @@ from filedock.ratelimit import RateLimiter
 from filedock.service import FileService
 from filedock.settings import Settings
 from filedock.sweeper import Sweeper
+from filedock.uploads import UploadService
 
 log = logging.getLogger("filedock")
 
@@ -42,6 +43,7 @@ class Components:
     keys: ApiKeys
     sweeper: Sweeper
     processor: Processor
+    uploads: UploadService
 
     projects: ProjectService
     quotas: QuotaService
@@ -62,6 +64,7 @@ class Components:
             files=files,
             keys=ApiKeys(metadata, settings.api_key),
             sweeper=Sweeper(settings, blobs, metadata),
+            uploads=UploadService(settings, files, blobs, metadata),
             projects=ProjectService(settings, metadata),
             quotas=files.quotas,
             limiter=RateLimiter(),

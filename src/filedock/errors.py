@@ -65,6 +65,17 @@ class FileNotFound(NotFound):
         super().__init__(f"No such File object: {file_id}", param="id")
 
 
+class UploadNotFound(NotFound):
+    def __init__(self, upload_id: str):
+        super().__init__(f"No such Upload object: {upload_id}", param="upload_id")
+
+
+class UploadStateError(InvalidRequest):
+    """The Upload is not in a state that allows the operation (completed, cancelled, expired)."""
+
+    code = "invalid_upload_state"
+
+
 class RangeNotSatisfiable(FiledockError):
     status = 416
     type = "invalid_request_error"

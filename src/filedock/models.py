@@ -182,3 +182,72 @@ class ProjectUsage:
                 "reserved_bytes": self.reserved_bytes,
             },
         }
+
+
+UPLOAD_STATUSES: tuple[str, ...] = ("pending", "completed", "cancelled", "expired")
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """One Upload (POST /v1/uploads): declared size, bytes received so far, and its outcome.
+
+    `file_id` is set when a completion starts (the id the File will get) and stays once the
+    Upload is completed; `received_bytes` is the sum of its parts, never above `bytes`;
+    `reservation_id` is the quota hold of `bytes` taken at creation.
+    """
+
+    id: str
+    project_id: str
+    filename: str
+    purpose: str
+    bytes: int
+    mime_type: str
+    created_at: int
+    expires_at: int
+    status: str
+    file_expires_after: int | None
+    received_bytes: int = 0
+    file_id: str | None = None
+    reservation_id: str | None = None
+
+    def status_at(self, now: int) -> str:
+        """The status a client sees: a pending Upload past its expiry is expired."""
+        if self.status == "pending" and now >= self.expires_at:
+            return "expired"
+        return self.status
+
+    def to_openai(self, file: FileRecord | None = None) -> dict[str, Any]:
+        """The Upload object, keys in api.openai.com's order; `file` only once completed."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "object": "upload",
+            "bytes": self.bytes,
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": self.status,
+            "expires_at": self.expires_at,
+        }
+        if self.status == "completed":
+            body["file"] = file.to_openai() if file is not None else None
+        return body
+
+
+@dataclass(frozen=True)
+class UploadPartRecord:
+    """One part of an Upload: its bytes live in the blob store under `blob_key`."""
+
+    id: str
+    upload_id: str
+    bytes: int
+    sha256: str
+    blob_key: str
+    created_at: int
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "upload.part",
+            "created_at": self.created_at,
+            "upload_id": self.upload_id,
+        }

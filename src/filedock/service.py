@@ -254,13 +254,15 @@ class FileService:
         sha256: str,
         expires_after: int | None,
         *,
+        file_id: str | None = None,
         held: Held | None = None,
     ) -> FileRecord:
         """Insert the row for durable bytes; on failure the bytes are removed again.
 
         Files whose purpose needs content checks start in status `uploaded` and are checked in
         the background; in strict mode (`reject_invalid`) they are checked first and invalid
-        content is refused (its bytes deleted).
+        content is refused (its bytes deleted). `file_id` lets a caller choose the id up front
+        (the Uploads API records it first).
 
         With `held` (a quota reservation of at least `size` bytes), the row's insert also drops
         the reservation, atomically; StorageQuotaExceeded if the hold was lost (its lease ran
@@ -282,7 +284,7 @@ class FileService:
                 status = "uploaded"
         created_at = int(time.time())
         record = FileRecord(
-            id=new_file_id(),
+            id=file_id or new_file_id(),
             project_id=project_id,
             purpose=purpose,
             filename=filename,

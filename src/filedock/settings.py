@@ -120,6 +120,16 @@ class Settings:
         "How long a deleted file's id stays usable as a list cursor (`after`).",
     )
     workers: int = _setting(1, "Number of server worker processes.")
+    # Uploads API
+    upload_max_bytes: int = _setting(
+        8 * 1024 * MiB, "Largest file an Upload (POST /v1/uploads) may declare.", size=True
+    )
+    upload_part_max_bytes: int = _setting(
+        64 * MiB, "Largest part accepted by POST /v1/uploads/{id}/parts.", size=True
+    )
+    upload_expiry_seconds: int = _setting(
+        3600, "Seconds after creation when a pending Upload expires and its parts are removed."
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning or error.")
     # observability (metrics and logs; see docs/metrics.md)
     log_format: str = _setting(

@@ -1,4 +1,5 @@
-"""Background housekeeping: expired files, tombstones, abandoned temporaries and orphan bytes."""
+"""Background housekeeping: expired files, tombstones, abandoned temporaries, orphan bytes, and
+the Uploads API's expired uploads and leftover parts."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ class SweepReport:
     tombstones: int = 0
     temporaries: int = 0
     orphans: int = 0
+    uploads_settled: int = 0
+    uploads_expired: int = 0
+    upload_parts: int = 0
+    uploads_purged: int = 0
     reservations: int = 0
 
 
@@ -55,6 +60,7 @@ class Sweeper:
             report.expired += len(claimed)
             if len(claimed) < BATCH:
                 break
+        await self.sweep_uploads(report, now)
         report.tombstones = await self.metadata.purge_tombstones(
             now - int(self.settings.tombstone_retention_seconds)
         )
@@ -64,17 +70,31 @@ class Sweeper:
         report.orphans = await self.remove_orphans(
             self.settings.orphan_grace_seconds if orphan_grace is None else orphan_grace
         )
-        if any(
-            (
-                report.expired,
-                report.tombstones,
-                report.temporaries,
-                report.orphans,
-                report.reservations,
-            )
-        ):
+        if any(vars(report).values()):
             log.info("sweep: %s", report)
         return report
+
+    async def sweep_uploads(self, report: SweepReport, now: int) -> None:
+        """Settle completions a crash interrupted, expire pending Uploads, remove the parts of
+        every Upload that is no longer pending (bytes first, then rows), and purge old rows."""
+        report.uploads_settled = await self.metadata.settle_published_uploads()
+        while True:
+            expired = await self.metadata.claim_expired_uploads(now, BATCH)
+            report.uploads_expired += expired
+            if expired < BATCH:
+                break
+        while True:
+            parts = await self.metadata.dead_upload_parts(BATCH)
+            for part in parts:
+                await self.blobs.delete(part.blob_key)
+            await self.metadata.delete_upload_parts([part.id for part in parts])
+            report.upload_parts += len(parts)
+            if len(parts) < BATCH:
+                break
+        # Finished Uploads stay answerable (a retried complete) as long as deleted files do.
+        report.uploads_purged = await self.metadata.purge_finished_uploads(
+            now - int(self.settings.tombstone_retention_seconds)
+        )
 
     async def remove_orphans(self, grace: float) -> int:
         """Delete committed blobs older than `grace` seconds that no live row refers to."""
@@ -93,6 +113,8 @@ class Sweeper:
 
     async def _remove_unreferenced(self, keys: list[str]) -> int:
         live = await self.metadata.live_blob_keys(keys)
+        # Parts of pending Uploads have no file row yet but are very much alive.
+        live |= await self.metadata.pending_upload_part_keys(keys)
         orphans = [k for k in keys if k not in live]
         for key in orphans:
             await self.blobs.delete(key)

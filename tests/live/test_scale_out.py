@@ -119,6 +119,25 @@ def test_processing_and_quotas_on_postgres_and_s3(pg_s3_server: ServerProcess) -
         assert (usage["used_bytes"], usage["reserved_bytes"]) == (0, 0)
 
 
+def test_uploads_api_on_postgres_and_s3(pg_s3_server: ServerProcess) -> None:
+    # The Uploads API's rows (uploads, parts, completion) on PostgreSQL, its parts on S3.
+    parts = [b"a" * 1000, b"b" * 500]
+    with openai.OpenAI(base_url=pg_s3_server.base_url, api_key=TEST_KEY, max_retries=0) as sdk:
+        upload = sdk.uploads.create(
+            bytes=1500, filename="d.bin", mime_type="application/octet-stream", purpose="user_data"
+        )
+        ids = [sdk.uploads.parts.create(upload.id, data=p).id for p in parts]
+        done = sdk.uploads.complete(upload.id, part_ids=ids)
+        assert done.status == "completed" and done.file is not None
+        assert sdk.files.content(done.file.id).read() == b"".join(parts)
+        other = sdk.uploads.create(
+            bytes=10, filename="e.bin", mime_type="application/octet-stream", purpose="user_data"
+        )
+        assert sdk.uploads.cancel(other.id).status == "cancelled"
+        with pytest.raises(openai.BadRequestError):
+            sdk.uploads.parts.create(other.id, data=b"x")
+
+
 def test_health_and_readiness_need_no_auth(pg_s3_server: ServerProcess) -> None:
     assert httpx.get(pg_s3_server.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(pg_s3_server.url + "/readyz")

@@ -6,7 +6,7 @@ import abc
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -146,3 +146,25 @@ class BlobStore(abc.ABC):
 
     async def ping(self) -> None:
         """Raise StorageError when the store cannot be reached."""
+
+    @abc.abstractmethod
+    async def compose(self, dest_key: str, part_keys: Sequence[str]) -> BlobInfo:
+        """Create blob `dest_key` whose bytes are the blobs `part_keys` concatenated in order.
+
+        Contract (every backend):
+        - Server-side where the backend allows it: local disk links (or copies in the kernel);
+          S3 builds a multipart upload of `dest_key` with UploadPartCopy, one copy part per
+          entry. S3 requires every copy part but the last to be >= 5 MiB, so with smaller parts
+          the S3 store streams the parts through a bounded buffer instead (constant memory).
+        - Atomic and durable like a write: `dest_key` is invisible until it is complete, and
+          when this returns it survives a crash. On any failure nothing remains under
+          `dest_key` (an interrupted attempt may leave a temporary that
+          `remove_abandoned_temporaries` / an aborted multipart upload clean-up removes).
+        - The parts are read, never changed or deleted: the caller deletes them once it has
+          recorded the composed blob. A key may appear more than once; no parts gives an
+          empty blob. `dest_key` must be a new key.
+        - Raises BlobNotFound if a part is missing, StorageError for any other failure.
+        - The returned BlobInfo has the composed `size`; its `sha256` is the empty string:
+          compose never reads the bytes, so it cannot hash them. A caller that needs a digest
+          derives one from what it recorded for the parts.
+        """

@@ -1,4 +1,9 @@
-"""Blobs as files under one folder: temp name, fsync, rename; flock marks writes in progress."""
+"""Blobs as files under one folder: temp name, fsync, rename; flock marks writes in progress.
+
+A composed blob (BlobStore.compose, the Uploads API) is a folder of hard links to its parts,
+named in order: no byte is copied, and the parts stay deletable on their own. Where hard links
+are impossible it is a plain file filled in the kernel (copy_file_range, else sendfile).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import errno
 import fcntl
 import os
 import secrets
-from collections.abc import AsyncIterator
+import shutil
+import stat
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio.to_thread
 
-from filedock.blobs.base import READ_CHUNK, BlobStore, BlobWriter
+from filedock.blobs.base import READ_CHUNK, BlobInfo, BlobStore, BlobWriter
 from filedock.errors import BlobNotFound, StorageError
 
 
@@ -22,6 +29,37 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Largest count handed to one copy_file_range/sendfile call (the kernel caps it near 2 GiB).
+COPY_CHUNK = 1 << 30
+# Errors after which copy_file_range is given up for sendfile (old kernels, odd filesystems).
+_NO_COPY_FILE_RANGE = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _copy_into(src_fd: int, dst_fd: int, count: int, use_copy_file_range: bool) -> bool:
+    """Append `count` bytes of `src_fd` (from offset 0) at `dst_fd`'s position, in the kernel.
+
+    Returns whether copy_file_range is still usable (False once it failed and sendfile took
+    over). Both calls advance `dst_fd`'s position and leave the source offset alone.
+    """
+    offset = 0
+    while offset < count:
+        want = min(count - offset, COPY_CHUNK)
+        if use_copy_file_range:
+            try:
+                done = os.copy_file_range(src_fd, dst_fd, want, offset)
+            except OSError as exc:
+                if exc.errno not in _NO_COPY_FILE_RANGE or offset:
+                    raise
+                use_copy_file_range = False
+                continue
+        else:
+            done = os.sendfile(dst_fd, src_fd, offset, want)
+        if done == 0:
+            raise StorageError("Could not compose blob: a part ended early")
+        offset += done
+    return use_copy_file_range
 
 
 class LocalBlobWriter(BlobWriter):
@@ -65,13 +103,36 @@ class LocalBlobWriter(BlobWriter):
             self._fd = -1
 
 
-class LocalBlobStore(BlobStore):
-    """Blobs in `<root>/blobs/<2 hex>/<key>`, in-progress writes in `<root>/tmp`."""
+# Errors of os.link that mean "no hard links here": compose copies instead.
+_NO_HARD_LINKS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.ENOSYS}
 
-    def __init__(self, root: Path) -> None:
+
+class _HardLinksUnsupported(Exception):
+    pass
+
+
+def _remove_tree_or_file(path: str | Path) -> None:
+    """Remove a blob or temporary, whether a plain file or a composed folder."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs in `<root>/blobs/<2 hex>/<key>`, in-progress writes in `<root>/tmp`.
+
+    A blob is a file, or (composed with `link_parts`) a folder whose files, in name order, are
+    hard links to the parts; every read path handles both.
+    """
+
+    def __init__(self, root: Path, *, link_parts: bool = True) -> None:
         self.root = Path(root)
         self._blobs = self.root / "blobs"
         self._tmp = self.root / "tmp"
+        self.link_parts = link_parts
 
     async def open(self) -> None:
         def make() -> None:
@@ -93,39 +154,54 @@ class LocalBlobStore(BlobStore):
         final = self.path_of(key)
         return await anyio.to_thread.run_sync(LocalBlobWriter, key, temp, final)
 
-    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    def _segments(self, key: str) -> list[tuple[Path, int]]:
+        """The files holding a blob's bytes, in order, with their sizes (blocking)."""
         path = self.path_of(key)
         try:
-            fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDONLY)
+            info = os.stat(path)
+            if not stat.S_ISDIR(info.st_mode):
+                return [(path, info.st_size)]
+            names = sorted(os.listdir(path))
+            return [(path / name, os.stat(path / name).st_size) for name in names]
         except FileNotFoundError as exc:
             raise BlobNotFound(f"Blob {key} is missing") from exc
-        try:
-            if end is None:
-                end = os.fstat(fd).st_size
-            offset = start
-            while offset < end:
-                chunk = await anyio.to_thread.run_sync(
-                    os.pread, fd, min(READ_CHUNK, end - offset), offset
-                )
-                if not chunk:
-                    break
-                offset += len(chunk)
-                yield chunk
-        finally:
-            os.close(fd)
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        segments = await anyio.to_thread.run_sync(self._segments, key)
+        if end is None:
+            end = sum(size for _, size in segments)
+        segment_start = 0
+        for path, size in segments:
+            segment_end = segment_start + size
+            if segment_end > start and segment_start < end:
+                try:
+                    fd = await anyio.to_thread.run_sync(os.open, path, os.O_RDONLY)
+                except FileNotFoundError as exc:
+                    raise BlobNotFound(f"Blob {key} is missing") from exc
+                try:
+                    offset = max(start, segment_start) - segment_start
+                    stop = min(end, segment_end) - segment_start
+                    while offset < stop:
+                        chunk = await anyio.to_thread.run_sync(
+                            os.pread, fd, min(READ_CHUNK, stop - offset), offset
+                        )
+                        if not chunk:
+                            break
+                        offset += len(chunk)
+                        yield chunk
+                finally:
+                    os.close(fd)
+            segment_start = segment_end
+            if segment_start >= end:
+                break
 
     async def size(self, key: str) -> int:
-        try:
-            return (await anyio.to_thread.run_sync(os.stat, self.path_of(key))).st_size
-        except FileNotFoundError as exc:
-            raise BlobNotFound(f"Blob {key} is missing") from exc
+        segments = await anyio.to_thread.run_sync(self._segments, key)
+        return sum(size for _, size in segments)
 
     async def delete(self, key: str) -> None:
-        def remove() -> None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path_of(key))
-
-        await anyio.to_thread.run_sync(remove)
+        path = self.path_of(key)
+        await anyio.to_thread.run_sync(_remove_tree_or_file, path)
 
     async def list_keys(self) -> AsyncIterator[tuple[str, float]]:
         def scan() -> list[tuple[str, float]]:
@@ -160,14 +236,102 @@ class LocalBlobStore(BlobStore):
                         continue  # a live writer holds it
                     raise
                 else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
+                    _remove_tree_or_file(entry.path)
                     removed += 1
                 finally:
                     os.close(fd)
             return removed
 
         return await anyio.to_thread.run_sync(sweep)
+
+    async def compose(self, dest_key: str, part_keys: Sequence[str]) -> BlobInfo:
+        """Hard-link the parts, in order, into a new folder (no byte copied); where hard links
+        are impossible (or `link_parts` is off), concatenate them into one file in the kernel.
+        Either way: built under a temporary name, fsync'd, renamed into place.
+        """
+        final = self.path_of(dest_key)
+        paths = [self.path_of(key) for key in part_keys]
+        try:
+            if self.link_parts:
+                try:
+                    size = await anyio.to_thread.run_sync(
+                        self._compose_links, dest_key, part_keys, paths, final
+                    )
+                    return BlobInfo(dest_key, size, "")
+                except _HardLinksUnsupported:
+                    pass
+            size = await anyio.to_thread.run_sync(
+                self._compose_copy, dest_key, part_keys, paths, final
+            )
+        except OSError as exc:
+            raise StorageError(f"Could not compose file bytes: {exc.strerror}") from exc
+        return BlobInfo(dest_key, size, "")
+
+    def _compose_links(
+        self, dest_key: str, part_keys: Sequence[str], paths: list[Path], final: Path
+    ) -> int:
+        temp = self._tmp / f"{dest_key}.{secrets.token_hex(4)}.compose"
+        os.mkdir(temp, 0o700)
+        fd = os.open(temp, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            # Same lock as a write: startup recovery leaves a live composition alone.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            total = 0
+            for index, (key, path) in enumerate(zip(part_keys, paths, strict=True)):
+                segment = temp / f"{index:08d}"
+                try:
+                    os.link(path, segment)
+                except FileNotFoundError as exc:
+                    raise BlobNotFound(f"Blob {key} is missing") from exc
+                except OSError as exc:
+                    if exc.errno in _NO_HARD_LINKS:
+                        raise _HardLinksUnsupported from exc
+                    raise
+                total += os.stat(segment).st_size
+            # The parts' bytes are durable already; make the links durable, then publish.
+            os.fsync(fd)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(temp, final)
+            _fsync_dir(final.parent)
+            return total
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        finally:
+            os.close(fd)
+
+    def _compose_copy(
+        self, dest_key: str, part_keys: Sequence[str], paths: list[Path], final: Path
+    ) -> int:
+        temp = self._tmp / f"{dest_key}.{secrets.token_hex(4)}.part"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Same lock as a write: startup recovery leaves a live composition alone.
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            total = 0
+            use_cfr = True
+            for key, path in zip(part_keys, paths, strict=True):
+                try:
+                    src = os.open(path, os.O_RDONLY)
+                except FileNotFoundError as exc:
+                    raise BlobNotFound(f"Blob {key} is missing") from exc
+                try:
+                    size = os.fstat(src).st_size
+                    use_cfr = _copy_into(src, fd, size, use_cfr)
+                    total += size
+                finally:
+                    os.close(src)
+            os.fsync(fd)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(temp, final)
+            _fsync_dir(final.parent)
+            return total
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+        finally:
+            os.close(fd)
 
     async def ping(self) -> None:
         def check() -> None:

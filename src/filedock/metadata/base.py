@@ -12,6 +12,8 @@ from filedock.models import (
     ProjectRecord,
     PurposeUsage,
     Reservation,
+    UploadPartRecord,
+    UploadRecord,
 )
 
 Order = Literal["asc", "desc"]
@@ -204,3 +206,64 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     async def project_usage(self, project_id: str, now: int) -> list[PurposeUsage]:
         """Live files of the project grouped by purpose, in purpose order."""
+
+    # uploads
+    @abc.abstractmethod
+    async def insert_upload(self, record: UploadRecord) -> None:
+        """Store a new pending Upload."""
+
+    @abc.abstractmethod
+    async def get_upload(self, project_id: str, upload_id: str) -> UploadRecord | None:
+        """The Upload of the project in whatever state, or None."""
+
+    @abc.abstractmethod
+    async def insert_upload_part(self, part: UploadPartRecord, now: int) -> bool:
+        """Add a part in one transaction, only if its Upload is pending, not expired at `now`
+        and `received_bytes + part.bytes <= bytes`; the part's
+        size is added to `received_bytes`. False (and nothing stored) otherwise.
+        """
+
+    @abc.abstractmethod
+    async def list_upload_parts(self, upload_id: str) -> list[UploadPartRecord]:
+        """Every part row of an Upload, oldest first."""
+
+    @abc.abstractmethod
+    async def start_upload_completion(self, upload_id: str, file_id: str) -> bool:
+        """Record the id the File will get (a pending Upload only); False if not pending."""
+
+    @abc.abstractmethod
+    async def finish_upload_completion(self, upload_id: str, file_id: str) -> UploadRecord | None:
+        """Mark completed when `file_id` is still the recorded completion and the Upload is
+        pending (or already completed with it); None otherwise.
+        """
+
+    @abc.abstractmethod
+    async def cancel_upload(self, project_id: str, upload_id: str, now: int) -> UploadRecord | None:
+        """Pending, unexpired and without a published File → cancelled; None otherwise."""
+
+    @abc.abstractmethod
+    async def settle_published_uploads(self) -> int:
+        """Mark completed every pending Upload whose recorded File exists (live): a crash hit
+        between publishing the File and marking the Upload. Returns how many.
+        """
+
+    @abc.abstractmethod
+    async def claim_expired_uploads(self, now: int, limit: int) -> int:
+        """Pending Uploads expired at `now` (and without a published File) → expired."""
+
+    @abc.abstractmethod
+    async def dead_upload_parts(self, limit: int) -> list[UploadPartRecord]:
+        """Up to `limit` part rows whose Upload is no longer pending (their bytes can go)."""
+
+    @abc.abstractmethod
+    async def delete_upload_parts(self, part_ids: list[str]) -> None:
+        """Remove part rows (after their blobs were deleted)."""
+
+    @abc.abstractmethod
+    async def pending_upload_part_keys(self, keys: list[str]) -> set[str]:
+        """Which of `keys` are blobs of parts of a pending Upload (live for the orphan sweep)."""
+
+    @abc.abstractmethod
+    async def purge_finished_uploads(self, expired_before: int) -> int:
+        """Remove rows of Uploads that are no longer pending, have no part rows left, and
+        expired before the given time. Returns how many."""

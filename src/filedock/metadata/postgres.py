@@ -20,6 +20,8 @@ from filedock.models import (
     ProjectRecord,
     PurposeUsage,
     Reservation,
+    UploadPartRecord,
+    UploadRecord,
 )
 
 T = TypeVar("T")
@@ -33,6 +35,15 @@ PROJECT_COLUMNS = (
     "id, name, created_at, archived_at, storage_quota_bytes, requests_per_minute, "
     "uploads_per_minute, used_bytes, reserved_bytes"
 )
+UPLOAD_COLUMNS = (
+    "id, project_id, filename, purpose, bytes, mime_type, created_at, expires_at, status, "
+    "file_expires_after, received_bytes, file_id, reservation_id"
+)
+PART_COLUMNS = "id, upload_id, bytes, sha256, blob_key, created_at"
+# The Upload's recorded File exists: a completion got as far as publishing it.
+FILE_PUBLISHED = (
+    "EXISTS (SELECT 1 FROM files WHERE files.id = uploads.file_id AND files.deleted_at IS NULL)"
+)
 FITS = "used_bytes + reserved_bytes + %s <= COALESCE(storage_quota_bytes, %s)"
 LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > %s)"
 SETTING = "FILEDOCK_DATABASE_URL"
@@ -45,6 +56,14 @@ def _file(row: tuple[Any, ...]) -> FileRecord:
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRecord:
     return ApiKeyRecord(*row)
+
+
+def _upload(row: tuple[Any, ...]) -> UploadRecord:
+    return UploadRecord(*row)
+
+
+def _part(row: tuple[Any, ...]) -> UploadPartRecord:
+    return UploadPartRecord(*row)
 
 
 def libpq_url(url: str) -> str:
@@ -615,6 +634,152 @@ class PostgresMetadataStore(MetadataStore):
             (project_id, now),
         )
         return [PurposeUsage(str(p), int(n), int(b)) for p, n, b in rows]
+
+    # uploads -------------------------------------------------------------------------------
+    async def insert_upload(self, record: UploadRecord) -> None:
+        await self._one(
+            f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join(['%s'] * 13)}) "
+            "RETURNING id",
+            (
+                record.id,
+                record.project_id,
+                record.filename,
+                record.purpose,
+                record.bytes,
+                record.mime_type,
+                record.created_at,
+                record.expires_at,
+                record.status,
+                record.file_expires_after,
+                record.received_bytes,
+                record.file_id,
+                record.reservation_id,
+            ),
+        )
+
+    async def get_upload(self, project_id: str, upload_id: str) -> UploadRecord | None:
+        row = await self._one(
+            f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = %s AND project_id = %s",
+            (upload_id, project_id),
+        )
+        return _upload(row) if row else None
+
+    async def insert_upload_part(self, part: UploadPartRecord, now: int) -> bool:
+        async def insert(c: psycopg.AsyncConnection[Any]) -> bool:
+            async with c.transaction():
+                # The conditional UPDATE locks the Upload row; a concurrent part waits and
+                # re-checks the size against the committed received_bytes.
+                cur = await c.execute(
+                    "UPDATE uploads SET received_bytes = received_bytes + %s "
+                    "WHERE id = %s AND status = 'pending' AND expires_at > %s "
+                    "AND received_bytes + %s <= bytes",
+                    (part.bytes, part.upload_id, now, part.bytes),
+                )
+                if cur.rowcount != 1:
+                    return False
+                await c.execute(
+                    f"INSERT INTO upload_parts ({PART_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (
+                        part.id,
+                        part.upload_id,
+                        part.bytes,
+                        part.sha256,
+                        part.blob_key,
+                        part.created_at,
+                    ),
+                )
+                return True
+
+        return await self._run(insert)
+
+    async def list_upload_parts(self, upload_id: str) -> list[UploadPartRecord]:
+        rows = await self._all(
+            f"SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = %s ORDER BY created_at, id",
+            (upload_id,),
+        )
+        return [_part(r) for r in rows]
+
+    async def start_upload_completion(self, upload_id: str, file_id: str) -> bool:
+        row = await self._one(
+            "UPDATE uploads SET file_id = %s WHERE id = %s AND status = 'pending' RETURNING id",
+            (file_id, upload_id),
+        )
+        return row is not None
+
+    async def finish_upload_completion(self, upload_id: str, file_id: str) -> UploadRecord | None:
+        row = await self._one(
+            f"UPDATE uploads SET status = 'completed' WHERE id = %s AND file_id = %s "
+            f"AND status IN ('pending', 'completed') RETURNING {UPLOAD_COLUMNS}",
+            (upload_id, file_id),
+        )
+        return _upload(row) if row else None
+
+    async def cancel_upload(self, project_id: str, upload_id: str, now: int) -> UploadRecord | None:
+        row = await self._one(
+            f"UPDATE uploads SET status = 'cancelled' WHERE id = %s AND project_id = %s "
+            f"AND status = 'pending' AND expires_at > %s AND NOT {FILE_PUBLISHED} "
+            f"RETURNING {UPLOAD_COLUMNS}",
+            (upload_id, project_id, now),
+        )
+        return _upload(row) if row else None
+
+    async def settle_published_uploads(self) -> int:
+        async def settle(c: psycopg.AsyncConnection[Any]) -> int:
+            cur = await c.execute(
+                f"UPDATE uploads SET status = 'completed' WHERE status = 'pending' "
+                f"AND file_id IS NOT NULL AND {FILE_PUBLISHED}"
+            )
+            return cur.rowcount
+
+        return await self._run(settle)
+
+    async def claim_expired_uploads(self, now: int, limit: int) -> int:
+        async def claim(c: psycopg.AsyncConnection[Any]) -> int:
+            # Same SKIP LOCKED claim shape as the file sweeps: concurrent sweepers split them.
+            cur = await c.execute(
+                f"WITH picked AS MATERIALIZED (SELECT id FROM uploads WHERE status = 'pending' "
+                f"AND expires_at <= %s AND NOT {FILE_PUBLISHED} LIMIT %s FOR UPDATE SKIP LOCKED) "
+                "UPDATE uploads SET status = 'expired' FROM picked "
+                "WHERE uploads.id = picked.id AND uploads.status = 'pending'",
+                (now, limit),
+            )
+            return cur.rowcount
+
+        return await self._run(claim)
+
+    async def dead_upload_parts(self, limit: int) -> list[UploadPartRecord]:
+        rows = await self._all(
+            f"SELECT {', '.join('p.' + col for col in PART_COLUMNS.split(', '))} "
+            "FROM upload_parts p JOIN uploads u ON u.id = p.upload_id "
+            "WHERE u.status <> 'pending' LIMIT %s",
+            (limit,),
+        )
+        return [_part(r) for r in rows]
+
+    async def delete_upload_parts(self, part_ids: list[str]) -> None:
+        if part_ids:
+            await self._all("DELETE FROM upload_parts WHERE id = ANY(%s) RETURNING id", (part_ids,))
+
+    async def pending_upload_part_keys(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        rows = await self._all(
+            "SELECT p.blob_key FROM upload_parts p JOIN uploads u ON u.id = p.upload_id "
+            "WHERE u.status = 'pending' AND p.blob_key = ANY(%s)",
+            (keys,),
+        )
+        return {r[0] for r in rows}
+
+    async def purge_finished_uploads(self, expired_before: int) -> int:
+        async def purge(c: psycopg.AsyncConnection[Any]) -> int:
+            cur = await c.execute(
+                "DELETE FROM uploads WHERE status <> 'pending' AND expires_at < %s "
+                "AND NOT EXISTS (SELECT 1 FROM upload_parts p WHERE p.upload_id = uploads.id)",
+                (expired_before,),
+            )
+            return cur.rowcount
+
+        return await self._run(purge)
 
 
 def _qualified(columns: str) -> str:

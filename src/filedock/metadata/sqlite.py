@@ -21,6 +21,8 @@ from filedock.models import (
     ProjectRecord,
     PurposeUsage,
     Reservation,
+    UploadPartRecord,
+    UploadRecord,
 )
 
 T = TypeVar("T")
@@ -36,6 +38,15 @@ PROJECT_COLUMNS = (
 )
 FITS = "used_bytes + reserved_bytes + ? <= COALESCE(storage_quota_bytes, ?)"
 LIVE = "deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+UPLOAD_COLUMNS = (
+    "id, project_id, filename, purpose, bytes, mime_type, created_at, expires_at, status, "
+    "file_expires_after, received_bytes, file_id, reservation_id"
+)
+PART_COLUMNS = "id, upload_id, bytes, sha256, blob_key, created_at"
+# The Upload's recorded File exists: a completion got as far as publishing it.
+FILE_PUBLISHED = (
+    "EXISTS (SELECT 1 FROM files WHERE files.id = uploads.file_id AND files.deleted_at IS NULL)"
+)
 
 
 def _file(row: tuple[Any, ...]) -> FileRecord:
@@ -44,6 +55,14 @@ def _file(row: tuple[Any, ...]) -> FileRecord:
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRecord:
     return ApiKeyRecord(*row)
+
+
+def _upload(row: tuple[Any, ...]) -> UploadRecord:
+    return UploadRecord(*row)
+
+
+def _part(row: tuple[Any, ...]) -> UploadPartRecord:
+    return UploadPartRecord(*row)
 
 
 class SqliteMetadataStore(MetadataStore):
@@ -610,6 +629,190 @@ class SqliteMetadataStore(MetadataStore):
                     (project_id, now),
                 )
             ]
+        )
+
+    # uploads -------------------------------------------------------------------------------
+    async def insert_upload(self, record: UploadRecord) -> None:
+        await self._run(
+            lambda c: c.execute(
+                f"INSERT INTO uploads ({UPLOAD_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+                (
+                    record.id,
+                    record.project_id,
+                    record.filename,
+                    record.purpose,
+                    record.bytes,
+                    record.mime_type,
+                    record.created_at,
+                    record.expires_at,
+                    record.status,
+                    record.file_expires_after,
+                    record.received_bytes,
+                    record.file_id,
+                    record.reservation_id,
+                ),
+            )
+        )
+
+    async def get_upload(self, project_id: str, upload_id: str) -> UploadRecord | None:
+        def get(c: sqlite3.Connection) -> UploadRecord | None:
+            row = c.execute(
+                f"SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = ? AND project_id = ?",
+                (upload_id, project_id),
+            ).fetchone()
+            return _upload(row) if row else None
+
+        return await self._run(get)
+
+    async def insert_upload_part(self, part: UploadPartRecord, now: int) -> bool:
+        def insert(c: sqlite3.Connection) -> bool:
+            # IMMEDIATE takes the write lock up front, so the check-and-add is one step.
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                reserved = c.execute(
+                    "UPDATE uploads SET received_bytes = received_bytes + ? "
+                    "WHERE id = ? AND status = 'pending' AND expires_at > ? "
+                    "AND received_bytes + ? <= bytes",
+                    (part.bytes, part.upload_id, now, part.bytes),
+                ).rowcount
+                if reserved == 1:
+                    c.execute(
+                        f"INSERT INTO upload_parts ({PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            part.id,
+                            part.upload_id,
+                            part.bytes,
+                            part.sha256,
+                            part.blob_key,
+                            part.created_at,
+                        ),
+                    )
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            return reserved == 1
+
+        return await self._run(insert)
+
+    async def list_upload_parts(self, upload_id: str) -> list[UploadPartRecord]:
+        return await self._run(
+            lambda c: [
+                _part(r)
+                for r in c.execute(
+                    f"SELECT {PART_COLUMNS} FROM upload_parts WHERE upload_id = ? "
+                    "ORDER BY created_at, id",
+                    (upload_id,),
+                )
+            ]
+        )
+
+    async def start_upload_completion(self, upload_id: str, file_id: str) -> bool:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "UPDATE uploads SET file_id = ? WHERE id = ? AND status = 'pending'",
+                    (file_id, upload_id),
+                ).rowcount
+                == 1
+            )
+        )
+
+    async def finish_upload_completion(self, upload_id: str, file_id: str) -> UploadRecord | None:
+        def finish(c: sqlite3.Connection) -> UploadRecord | None:
+            row = c.execute(
+                f"UPDATE uploads SET status = 'completed' WHERE id = ? AND file_id = ? "
+                f"AND status IN ('pending', 'completed') RETURNING {UPLOAD_COLUMNS}",
+                (upload_id, file_id),
+            ).fetchone()
+            return _upload(row) if row else None
+
+        return await self._run(finish)
+
+    async def cancel_upload(self, project_id: str, upload_id: str, now: int) -> UploadRecord | None:
+        def cancel(c: sqlite3.Connection) -> UploadRecord | None:
+            row = c.execute(
+                f"UPDATE uploads SET status = 'cancelled' WHERE id = ? AND project_id = ? "
+                f"AND status = 'pending' AND expires_at > ? AND NOT {FILE_PUBLISHED} "
+                f"RETURNING {UPLOAD_COLUMNS}",
+                (upload_id, project_id, now),
+            ).fetchone()
+            return _upload(row) if row else None
+
+        return await self._run(cancel)
+
+    async def settle_published_uploads(self) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    f"UPDATE uploads SET status = 'completed' WHERE status = 'pending' "
+                    f"AND file_id IS NOT NULL AND {FILE_PUBLISHED}"
+                ).rowcount
+            )
+        )
+
+    async def claim_expired_uploads(self, now: int, limit: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    f"UPDATE uploads SET status = 'expired' WHERE id IN ("
+                    f"SELECT id FROM uploads WHERE status = 'pending' AND expires_at <= ? "
+                    f"AND NOT {FILE_PUBLISHED} LIMIT ?)",
+                    (now, limit),
+                ).rowcount
+            )
+        )
+
+    async def dead_upload_parts(self, limit: int) -> list[UploadPartRecord]:
+        return await self._run(
+            lambda c: [
+                _part(r)
+                for r in c.execute(
+                    f"SELECT {', '.join('p.' + col for col in PART_COLUMNS.split(', '))} "
+                    "FROM upload_parts p JOIN uploads u ON u.id = p.upload_id "
+                    "WHERE u.status <> 'pending' LIMIT ?",
+                    (limit,),
+                )
+            ]
+        )
+
+    async def delete_upload_parts(self, part_ids: list[str]) -> None:
+        def delete(c: sqlite3.Connection) -> None:
+            for start in range(0, len(part_ids), 500):
+                batch = part_ids[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                c.execute(f"DELETE FROM upload_parts WHERE id IN ({marks})", batch)
+
+        await self._run(delete)
+
+    async def pending_upload_part_keys(self, keys: list[str]) -> set[str]:
+        def find(c: sqlite3.Connection) -> set[str]:
+            found: set[str] = set()
+            for start in range(0, len(keys), 500):
+                batch = keys[start : start + 500]
+                marks = ",".join("?" * len(batch))
+                found.update(
+                    r[0]
+                    for r in c.execute(
+                        "SELECT p.blob_key FROM upload_parts p JOIN uploads u "
+                        f"ON u.id = p.upload_id WHERE u.status = 'pending' "
+                        f"AND p.blob_key IN ({marks})",
+                        batch,
+                    )
+                )
+            return found
+
+        return await self._run(find)
+
+    async def purge_finished_uploads(self, expired_before: int) -> int:
+        return await self._run(
+            lambda c: (
+                c.execute(
+                    "DELETE FROM uploads WHERE status <> 'pending' AND expires_at < ? "
+                    "AND NOT EXISTS (SELECT 1 FROM upload_parts p WHERE p.upload_id = uploads.id)",
+                    (expired_before,),
+                ).rowcount
+            )
         )
 
 

@@ -15,7 +15,7 @@ from starlette.routing import Match, Route
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
-from filedock.web import admin, files
+from filedock.web import admin, files, uploads
 from filedock.web.dashboard import dashboard_routes
 from filedock.web.guard import GuardMiddleware
 from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
@@ -103,6 +103,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app = Starlette(
         routes=[
             *files.routes,
+            *uploads.routes,
             *admin.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

@@ -1,17 +1,17 @@
-"""Streaming multipart/form-data: parts are fed to a FileUpload as the body arrives."""
+"""Streaming multipart/form-data: parts are fed to a form consumer as the body arrives."""
 
 from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Collection
+from typing import Any, Protocol
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from filedock.errors import InvalidRequest
-from filedock.service import MAX_FIELD_BYTES, FileUpload
+from filedock.service import MAX_FIELD_BYTES
 
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 16 * 1024
@@ -19,6 +19,22 @@ MAX_BOUNDARY_BYTES = 256
 
 _TOKEN = r"[^\s;=\"]+"
 _PARAM = re.compile(rf'\s*;\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+class FormConsumer(Protocol):
+    """What a multipart body is fed to (FileUpload for POST /files, PartUpload for parts)."""
+
+    def check_field_name(self, name: str, is_file: bool) -> None:
+        """Called at the start of each part, before its value is read."""
+
+    def add_field(self, name: str, value: str) -> None:
+        """A complete text field."""
+
+    async def open_file(self, filename: str) -> None:
+        """A streamed part begins."""
+
+    async def write(self, data: bytes | memoryview) -> None:
+        """The next bytes of the streamed part."""
 
 
 def multipart_boundary(content_type: str | None) -> bytes:
@@ -147,8 +163,18 @@ class _Collector:
         self.finished = True
 
 
-async def feed_multipart(chunks: AsyncIterator[bytes], boundary: bytes, upload: FileUpload) -> None:
-    """Parse the body and hand each field and the file's bytes to `upload` as they arrive."""
+async def feed_multipart(
+    chunks: AsyncIterator[bytes],
+    boundary: bytes,
+    upload: FormConsumer,
+    *,
+    stream_text_fields: Collection[str] = (),
+) -> None:
+    """Parse the body and hand each field and the file's bytes to `upload` as they arrive.
+
+    Parts with a filename are streamed; so are text fields named in `stream_text_fields`
+    (curl's `-F data=...` sends an upload part's bytes as a text field of any size).
+    """
     collector = _Collector()
     parser = MultipartParser(boundary, collector.callbacks())
     parts = 0
@@ -176,10 +202,11 @@ async def feed_multipart(chunks: AsyncIterator[bytes], boundary: bytes, upload: 
                         "'Content-Disposition: form-data; name=...'."
                     )
                 name = params["name"]
-                is_file = "filename" in params
-                upload.check_field_name(name, is_file)
+                has_filename = "filename" in params
+                upload.check_field_name(name, has_filename)
+                is_file = has_filename or name in stream_text_fields
                 if is_file:
-                    await upload.open_file(safe_filename(params["filename"]))
+                    await upload.open_file(safe_filename(params.get("filename", "")))
                 value = bytearray()
             elif kind == "data":
                 if is_file:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgspec
 from starlette.responses import Response
 
 from filedock.errors import FiledockError
+
+_encoder = msgspec.json.Encoder()
 
 
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # msgspec keeps dict key order (the File object's order matters) and is several times
+        # faster than json.dumps on a 100-file listing.
+        return _encoder.encode(content)
 
 
 def error_response(error: FiledockError) -> JSONResponse:
