@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.metadata.factory import store_for_url
-from filedock.models import ApiKeyRecord, FileRecord, ProjectRecord, PurposeUsage, Reservation
+from filedock.models import (
+    ApiKeyRecord,
+    FileRecord,
+    ProjectRecord,
+    PurposeUsage,
+    Reservation,
+    UploadPartRecord,
+    UploadRecord,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -632,3 +640,77 @@ async def test_concurrent_upload_flows_keep_the_counters_exact(backend: Backend)
     finally:
         for meta in servers:
             await meta.close()
+
+
+# uploads ----------------------------------------------------------------------------------
+def an_upload(nbytes: int = 100, expires_at: int = NOW + 3600) -> UploadRecord:
+    return UploadRecord(
+        "upload_" + uuid.uuid4().hex[:12],
+        PROJECT,
+        "d.bin",
+        "user_data",
+        nbytes,
+        "application/octet-stream",
+        NOW,
+        expires_at,
+        "pending",
+        None,
+    )
+
+
+def a_part(upload: UploadRecord, nbytes: int, at: int = NOW) -> UploadPartRecord:
+    return UploadPartRecord(
+        "part_" + uuid.uuid4().hex[:12], upload.id, nbytes, "ab" * 32, uuid.uuid4().hex, at
+    )
+
+
+async def test_upload_rows(store: MetadataStore) -> None:
+    up = an_upload()
+    await store.insert_upload(up)
+    assert await store.get_upload(PROJECT, up.id) == up
+    assert await store.get_upload("proj_other", up.id) is None
+    first, second = a_part(up, 60), a_part(up, 40, NOW + 1)
+    assert await store.insert_upload_part(first, NOW)
+    assert not await store.insert_upload_part(a_part(up, 41), NOW)  # over the declared size
+    assert await store.insert_upload_part(second, NOW)
+    assert await store.list_upload_parts(up.id) == [first, second]
+    got = await store.get_upload(PROJECT, up.id)
+    assert got is not None and got.received_bytes == 100
+    assert await store.pending_upload_part_keys([first.blob_key, "nope"]) == {first.blob_key}
+    assert await store.dead_upload_parts(10) == []
+    assert await store.start_upload_completion(up.id, "file-x")
+    assert await store.finish_upload_completion(up.id, "file-y") is None
+    done = await store.finish_upload_completion(up.id, "file-x")
+    assert done is not None and done.status == "completed"
+    assert await store.finish_upload_completion(up.id, "file-x") is not None  # idempotent
+    assert not await store.start_upload_completion(up.id, "file-z")
+    assert await store.pending_upload_part_keys([first.blob_key]) == set()
+    dead = await store.dead_upload_parts(10)
+    assert {p.id for p in dead} == {first.id, second.id}
+    assert await store.purge_finished_uploads(NOW + 10**6) == 0  # parts still there
+    await store.delete_upload_parts([p.id for p in dead])
+    await store.delete_upload_parts([])
+    assert await store.purge_finished_uploads(NOW + 10**6) == 1
+    assert await store.get_upload(PROJECT, up.id) is None
+
+
+async def test_upload_cancel_expire_and_settle(store: MetadataStore) -> None:
+    cancelled, expiring, published = an_upload(), an_upload(expires_at=NOW + 5), an_upload()
+    for up in (cancelled, expiring, published):
+        await store.insert_upload(up)
+    got = await store.cancel_upload(PROJECT, cancelled.id, NOW)
+    assert got is not None and got.status == "cancelled"
+    assert await store.cancel_upload(PROJECT, cancelled.id, NOW) is None
+    assert not await store.insert_upload_part(a_part(cancelled, 1), NOW)
+    assert not await store.insert_upload_part(a_part(expiring, 1), NOW + 5)
+    # A completion that published its File before a crash: settled, not expired or cancelled.
+    file = await store.insert_file(record())
+    assert await store.start_upload_completion(published.id, file.id)
+    assert await store.cancel_upload(PROJECT, published.id, NOW) is None
+    assert await store.claim_expired_uploads(NOW + 10, 10) == 1  # `expiring` only
+    got = await store.get_upload(PROJECT, expiring.id)
+    assert got is not None and got.status == "expired"
+    assert await store.settle_published_uploads() == 1
+    got = await store.get_upload(PROJECT, published.id)
+    assert got is not None and got.status == "completed"
+    assert await store.settle_published_uploads() == 0
