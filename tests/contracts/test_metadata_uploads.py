@@ -1,0 +1,216 @@
+"""The `# uploads` part of the metadata store contract, run unchanged on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from filedock.metadata.base import MetadataStore
+from filedock.models import FileRecord, UploadPartRecord, UploadRecord
+from tests.contracts import test_metadata_store as contract
+from tests.contracts.test_metadata_store import NOW, PROJECT, Backend, record
+
+# The same fixtures (and so the same SQLite/PostgreSQL parametrisation) as the main contract.
+anyio_backend = contract.anyio_backend
+backend = contract.backend
+store = contract.store
+
+pytestmark = pytest.mark.anyio
+
+
+def upload(
+    nbytes: int = 100, *, expires_at: int = NOW + 3600, project: str = PROJECT
+) -> UploadRecord:
+    return UploadRecord(
+        id="upload_" + uuid.uuid4().hex[:24],
+        project_id=project,
+        filename="big.jsonl",
+        purpose="batch",
+        bytes=nbytes,
+        mime_type="text/jsonl",
+        created_at=NOW,
+        expires_at=expires_at,
+        status="pending",
+        file_expires_after=86400,
+        reservation_id="res_" + uuid.uuid4().hex[:8],
+    )
+
+
+def part(upload_id: str, nbytes: int, created_at: int = NOW) -> UploadPartRecord:
+    return UploadPartRecord(
+        id="part_" + uuid.uuid4().hex[:24],
+        upload_id=upload_id,
+        bytes=nbytes,
+        sha256="cd" * 32,
+        blob_key="parts/" + uuid.uuid4().hex,
+        created_at=created_at,
+    )
+
+
+async def test_insert_and_get_upload(store: MetadataStore) -> None:
+    up = upload(1234)
+    await store.insert_upload(up)
+    assert await store.get_upload(PROJECT, up.id) == up
+    assert await store.get_upload("proj_other", up.id) is None
+    assert await store.get_upload(PROJECT, "upload_missing") is None
+
+
+async def test_parts_fit_within_the_declared_bytes(store: MetadataStore) -> None:
+    up = upload(100)
+    await store.insert_upload(up)
+    first, second, too_big, last = (
+        part(up.id, 60),
+        part(up.id, 30, NOW + 1),
+        part(up.id, 11),
+        part(up.id, 10, NOW + 2),
+    )
+    assert await store.insert_upload_part(first, NOW)
+    assert await store.insert_upload_part(second, NOW)
+    assert not await store.insert_upload_part(too_big, NOW)
+    assert await store.insert_upload_part(last, NOW)
+    assert await store.list_upload_parts(up.id) == [first, second, last]
+    got = await store.get_upload(PROJECT, up.id)
+    assert got is not None and got.received_bytes == 100
+    # Full: even an empty-room part of one byte is refused, and nothing is stored.
+    assert not await store.insert_upload_part(part(up.id, 1), NOW)
+    assert len(await store.list_upload_parts(up.id)) == 3
+
+
+async def test_parts_refused_for_expired_or_finished_uploads(store: MetadataStore) -> None:
+    expired = upload(100, expires_at=NOW)
+    await store.insert_upload(expired)
+    assert not await store.insert_upload_part(part(expired.id, 1), NOW)
+    cancelled = upload(100)
+    await store.insert_upload(cancelled)
+    assert await store.cancel_upload(PROJECT, cancelled.id, NOW) is not None
+    assert not await store.insert_upload_part(part(cancelled.id, 1), NOW)
+    assert not await store.insert_upload_part(part("upload_missing", 1), NOW)
+    assert await store.list_upload_parts(expired.id) == []
+    assert await store.list_upload_parts(cancelled.id) == []
+
+
+async def test_concurrent_parts_never_exceed_the_declared_bytes(backend: Backend) -> None:
+    # Three "servers" (separate stores and pools on one database), many tasks each, racing
+    # parts of 7 bytes into an Upload of 100: exactly 14 fit (98 bytes), never more.
+    servers = [await backend.open() for _ in range(3)]
+    try:
+        up = upload(100)
+        await servers[0].insert_upload(up)
+        accepted: list[UploadPartRecord] = []
+
+        async def add(meta: MetadataStore) -> None:
+            p = part(up.id, 7)
+            if await meta.insert_upload_part(p, NOW):
+                accepted.append(p)
+
+        await asyncio.gather(*(add(m) for m in servers for _ in range(12)))
+        assert len(accepted) == 14
+        stored = await servers[1].list_upload_parts(up.id)
+        assert {p.id for p in stored} == {p.id for p in accepted}
+        got = await servers[2].get_upload(PROJECT, up.id)
+        assert got is not None and got.received_bytes == 98 == sum(p.bytes for p in stored)
+    finally:
+        for meta in servers:
+            await meta.close()
+
+
+async def test_completion_transitions(store: MetadataStore) -> None:
+    up = upload(10)
+    await store.insert_upload(up)
+    assert await store.finish_upload_completion(up.id, "file-x") is None  # not started
+    assert await store.start_upload_completion(up.id, "file-x")
+    assert await store.finish_upload_completion(up.id, "file-other") is None
+    done = await store.finish_upload_completion(up.id, "file-x")
+    assert done is not None and done.status == "completed" and done.file_id == "file-x"
+    # Repeating the finish with the same File is idempotent; starting again is refused.
+    assert await store.finish_upload_completion(up.id, "file-x") == done
+    assert not await store.start_upload_completion(up.id, "file-y")
+    assert await store.cancel_upload(PROJECT, up.id, NOW) is None
+    assert await store.get_upload(PROJECT, up.id) == done
+
+
+async def test_cancel_transitions(store: MetadataStore) -> None:
+    up = upload(10)
+    await store.insert_upload(up)
+    assert await store.cancel_upload("proj_other", up.id, NOW) is None
+    cancelled = await store.cancel_upload(PROJECT, up.id, NOW)
+    assert cancelled is not None and cancelled.status == "cancelled"
+    assert await store.cancel_upload(PROJECT, up.id, NOW) is None
+    assert not await store.start_upload_completion(up.id, "file-x")
+    # Past its expiry an Upload cannot be cancelled.
+    late = upload(10, expires_at=NOW)
+    await store.insert_upload(late)
+    assert await store.cancel_upload(PROJECT, late.id, NOW) is None
+
+
+async def test_published_file_blocks_cancel_and_expiry_and_settles(store: MetadataStore) -> None:
+    up = upload(10, expires_at=NOW + 5)
+    await store.insert_upload(up)
+    file: FileRecord = record()
+    assert await store.start_upload_completion(up.id, file.id)
+    # Completion started but the File is not published yet: nothing to settle.
+    assert await store.settle_published_uploads() == 0
+    await store.insert_file(file)
+    assert await store.cancel_upload(PROJECT, up.id, NOW) is None
+    assert await store.claim_expired_uploads(NOW + 10, 100) == 0
+    assert await store.settle_published_uploads() == 1
+    got = await store.get_upload(PROJECT, up.id)
+    assert got is not None and got.status == "completed" and got.file_id == file.id
+    assert await store.settle_published_uploads() == 0
+
+
+async def test_expiry_claims_are_exactly_once_under_concurrency(backend: Backend) -> None:
+    servers = [await backend.open() for _ in range(3)]
+    try:
+        expired = [upload(10, expires_at=NOW - i % 5) for i in range(40)]
+        alive = upload(10, expires_at=NOW + 100)
+        for up in [*expired, alive]:
+            await servers[0].insert_upload(up)
+        counts: list[int] = []
+
+        async def claimer(meta: MetadataStore) -> None:
+            while n := await meta.claim_expired_uploads(NOW, 3):
+                counts.append(n)
+
+        await asyncio.gather(*(claimer(m) for m in servers for _ in range(3)))
+        assert sum(counts) == len(expired)
+        for up in expired:
+            got = await servers[1].get_upload(PROJECT, up.id)
+            assert got is not None and got.status == "expired"
+        still = await servers[2].get_upload(PROJECT, alive.id)
+        assert still is not None and still.status == "pending"
+        assert await servers[0].claim_expired_uploads(NOW, 100) == 0
+    finally:
+        for meta in servers:
+            await meta.close()
+
+
+async def test_pending_part_keys_dead_parts_and_purge(store: MetadataStore) -> None:
+    pending, finished = upload(100, expires_at=NOW + 10), upload(100, expires_at=NOW + 10)
+    await store.insert_upload(pending)
+    await store.insert_upload(finished)
+    live_part, dead_part = part(pending.id, 5), part(finished.id, 5)
+    assert await store.insert_upload_part(live_part, NOW)
+    assert await store.insert_upload_part(dead_part, NOW)
+    keys = [live_part.blob_key, dead_part.blob_key, "parts/unknown"]
+    assert await store.pending_upload_part_keys(keys) == {live_part.blob_key, dead_part.blob_key}
+    assert await store.pending_upload_part_keys([]) == set()
+    assert await store.dead_upload_parts(100) == []
+
+    assert await store.cancel_upload(PROJECT, finished.id, NOW) is not None
+    assert await store.pending_upload_part_keys(keys) == {live_part.blob_key}
+    assert await store.dead_upload_parts(100) == [dead_part]
+    # A finished Upload with part rows left, or not yet past the given time, is kept.
+    assert await store.purge_finished_uploads(NOW + 100) == 0
+    await store.delete_upload_parts([dead_part.id])
+    await store.delete_upload_parts([])
+    assert await store.dead_upload_parts(100) == []
+    assert await store.list_upload_parts(finished.id) == []
+    assert await store.purge_finished_uploads(NOW + 10) == 0
+    assert await store.purge_finished_uploads(NOW + 11) == 1
+    assert await store.get_upload(PROJECT, finished.id) is None
+    # Pending Uploads are never purged, whatever their age.
+    assert await store.get_upload(PROJECT, pending.id) is not None
+    assert await store.list_upload_parts(pending.id) == [live_part]
