@@ -59,6 +59,7 @@ class Processor:
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._closing = False
 
     # policy --------------------------------------------------------------------------------
     def needs_check(self, purpose: str) -> bool:
@@ -100,14 +101,17 @@ class Processor:
         self._loop_task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
+        # The flag, not only cancellation, ends the loop: on Python 3.11 `asyncio.wait_for`
+        # swallows a cancel that arrives as the awaited event is set, and close() sets it.
+        while not self._closing:
             self._wake.clear()
             try:
                 await self._claim()
             except Exception:
                 log.exception("claiming files to process failed; retrying at the next poll")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.processing_poll_seconds)
+                async with asyncio.timeout(self.settings.processing_poll_seconds):
+                    await self._wake.wait()
 
     async def _claim(self) -> None:
         free = max(1, self.settings.processing_concurrency) - len(self._active)
@@ -171,6 +175,7 @@ class Processor:
 
     async def close(self) -> None:
         """Stop; files still being checked are given back so a restart takes them at once."""
+        self._closing = True
         held = list(self._active)
         tasks: list[asyncio.Task[Any]] = list(self._active.values())
         if self._loop_task is not None:
