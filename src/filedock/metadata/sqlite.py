@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +28,8 @@ from filedock.models import (
 )
 
 T = TypeVar("T")
+# Threads (each with its own connection) that run the statements of one store.
+THREADS = 8
 
 FILE_COLUMNS = (
     "id, project_id, purpose, filename, bytes, created_at, expires_at, status, "
@@ -76,6 +80,7 @@ class SqliteMetadataStore(MetadataStore):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._executor = ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sqlite")
 
     # connection handling -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -98,7 +103,15 @@ class SqliteMetadataStore(MetadataStore):
             except sqlite3.Error as exc:
                 raise MetadataError(f"Metadata database error: {exc}") from exc
 
-        return await anyio.to_thread.run_sync(call)
+        # The store's own threads: close() can then wait until no statement is running before it
+        # closes the connections (closing one under a running statement crashes the process).
+        future = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # A cancelled caller still lets its statement finish, so clean-up sees its effect.
+            await asyncio.wait([future])
+            raise
 
     async def open(self) -> None:
         def prepare() -> None:
@@ -111,10 +124,16 @@ class SqliteMetadataStore(MetadataStore):
             raise MetadataError(f"Cannot open metadata database {self.url}: {exc}") from exc
 
     async def close(self) -> None:
+        executor, self._executor = (
+            self._executor,
+            ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="sqlite"),
+        )
+        # Wait for running statements and stop the threads before closing their connections.
+        await asyncio.get_running_loop().run_in_executor(None, executor.shutdown, True)
         with self._lock:
             for conn in self._connections:
                 with contextlib.suppress(sqlite3.ProgrammingError):
-                    conn.close()  # closed from another thread: nothing to release
+                    conn.close()
             self._connections.clear()
         self._local = threading.local()
 
