@@ -33,13 +33,15 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MiB = 1024 * 1024
-# S3 needs parts of at least 5 MiB (except the last); 8 MiB leaves room and keeps memory bounded.
-PART_SIZE = 8 * MiB
-# Parts uploaded concurrently per writer: overlaps network round trips (measured: with 2 a
-# single upload reached ~0.7x of boto3's own 10-thread upload, with 4 it matched it). Memory per
-# upload is about (PARTS_IN_FLIGHT + 1) * PART_SIZE.
-PARTS_IN_FLIGHT = 4
-# Parts in flight for the whole process, so many concurrent uploads stay bounded too (128 MiB);
+# S3 needs parts of at least 5 MiB (except the last). Measured on Swift s3api on a quiet 2-core
+# machine (bench/bench_scale.py): 8 MiB x 4 in flight reached 0.80x of a direct boto3 put (the
+# per-part cost competes with the store for the CPU), 16 MiB x 3 reached 0.98x but 69 MiB of peak
+# memory, 12 MiB x 3 reached 0.97x with 48 MiB.
+PART_SIZE = 12 * MiB
+# Parts uploaded concurrently per writer: overlaps network round trips. Memory per upload is about
+# (PARTS_IN_FLIGHT + 1) * PART_SIZE.
+PARTS_IN_FLIGHT = 3
+# Parts in flight for the whole process, so many concurrent uploads stay bounded too (192 MiB);
 # a writer over budget waits in its worker thread, which slows only the uploads competing for it.
 PROCESS_PARTS_IN_FLIGHT = 16
 MAX_PARTS = 10_000
