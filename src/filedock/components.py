@@ -24,10 +24,6 @@ from filedock.uploads import UploadService
 log = logging.getLogger("filedock")
 
 
-def blob_store_for(settings: Settings) -> BlobStore:
-    return blob_store_for_settings(settings)
-
-
 def metadata_store_for(settings: Settings) -> MetadataStore:
     return store_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
 
@@ -52,7 +48,7 @@ class Components:
 
     @classmethod
     def build(cls, settings: Settings) -> Components:
-        blobs = blob_store_for(settings)
+        blobs = blob_store_for_settings(settings)
         metadata = metadata_store_for(settings)
         processor = Processor(settings, blobs, metadata)
         files = FileService(settings, blobs, metadata, processor)

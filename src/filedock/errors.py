@@ -139,8 +139,3 @@ class BlobNotFound(StorageError):
 
 class MetadataError(ServerError):
     """The metadata store failed."""
-
-
-class ServiceUnavailable(FiledockError):
-    status = 503
-    type = "server_error"

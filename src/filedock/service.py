@@ -373,7 +373,7 @@ class FileService:
         return record
 
     async def download_file(self, project_id: str, file_id: str) -> FileRecord:
-        """The file whose bytes the caller may read (see `read_content`)."""
+        """The file whose bytes the caller may read (see `open_content`)."""
         record = await self.retrieve_file(project_id, file_id)
         if self.settings.restrict_downloads and record.purpose in DOWNLOAD_RESTRICTED:
             raise InvalidRequest(
@@ -381,18 +381,14 @@ class FileService:
             )
         return record
 
-    def read_content(self, record: FileRecord, start: int, end: int) -> AsyncIterator[bytes]:
-        """Stream bytes start..end (exclusive) of a file."""
-        return self.blobs.read(record.blob_key, start, end)
-
     async def open_content(self, record: FileRecord, start: int, end: int) -> AsyncIterator[bytes]:
-        """Like `read_content`, but the bytes are opened before this returns.
+        """Stream bytes start..end (exclusive) of a file, opened before this returns.
 
         A response must not start (status and Content-Length sent) for bytes that cannot be read:
         a file deleted between `download_file` and here is a 404, missing bytes of a live file
         are our fault (StorageError).
         """
-        stream = self.read_content(record, start, end)
+        stream = self.blobs.read(record.blob_key, start, end)
         try:
             first = await anext(stream)
         except StopAsyncIteration:

@@ -191,7 +191,3 @@ class ProgressTracker:
             return
         self._reported = done
         self._callback(done, self.total)
-
-
-def join_url(base_url: str, path: str) -> str:
-    return base_url + path

@@ -866,10 +866,3 @@ def _upsert_report(c: sqlite3.Connection, file_id: str, report: str, now: int) -
         "created_at = excluded.created_at",
         (file_id, report, now),
     )
-
-
-def store_for_url(url: str) -> MetadataStore:
-    """Kept for existing imports; the factory now lives in filedock.metadata.factory."""
-    from filedock.metadata.factory import store_for_url as pick
-
-    return pick(url)

@@ -6,7 +6,7 @@ import mimetypes
 import urllib.parse
 from collections.abc import AsyncIterator
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -48,13 +48,8 @@ async def create_file(request: Request) -> Response:
         await upload.reserve(int(declared) if declared and declared.isdigit() else None)
         await feed_multipart(request.stream(), boundary, upload)
         record = await upload.finish()
-    except ClientDisconnect:
-        await upload.abort()
-        # The client went away mid-upload: a client event, not a fault of ours to log as one.
-        raise InvalidRequest(
-            "The upload was interrupted: the client closed the connection."
-        ) from None
     except BaseException:
+        # Includes ClientDisconnect, which the app-wide handler logs as a client event.
         await upload.abort()
         raise
     return JSONResponse(record.to_openai())
