@@ -133,21 +133,25 @@ async def create_project(request: Request) -> Response:
     service = _projects(request)
     record = await service.create_project(
         _string(body, "name"),
-        storage_quota_bytes=(
-            _optional_int(body, "storage_quota_bytes") if "storage_quota_bytes" in body else None
-        ),
-        requests_per_minute=(
-            _optional_int(body, "max_requests_per_1_minute")
-            if "max_requests_per_1_minute" in body
-            else None
-        ),
-        uploads_per_minute=(
-            _optional_int(body, "max_uploads_per_1_minute")
-            if "max_uploads_per_1_minute" in body
-            else None
-        ),
+        **_limits(body, absent=None),
     )
     return JSONResponse(service.to_openai(record))
+
+
+# Request field -> ProjectService keyword, for the limits a project may set.
+LIMIT_FIELDS = {
+    "storage_quota_bytes": "storage_quota_bytes",
+    "max_requests_per_1_minute": "requests_per_minute",
+    "max_uploads_per_1_minute": "uploads_per_minute",
+}
+
+
+def _limits(body: dict[str, Any], absent: Any) -> dict[str, Any]:
+    """The limits given in `body`; a field left out becomes `absent` (default or keep)."""
+    return {
+        keyword: _optional_int(body, field) if field in body else absent
+        for field, keyword in LIMIT_FIELDS.items()
+    }
 
 
 async def retrieve_project(request: Request) -> Response:
@@ -164,19 +168,7 @@ async def modify_project(request: Request) -> Response:
     record = await service.update_project(
         request.path_params["project_id"],
         name=_string(body, "name") if "name" in body else KEEP,
-        storage_quota_bytes=(
-            _optional_int(body, "storage_quota_bytes") if "storage_quota_bytes" in body else KEEP
-        ),
-        requests_per_minute=(
-            _optional_int(body, "max_requests_per_1_minute")
-            if "max_requests_per_1_minute" in body
-            else KEEP
-        ),
-        uploads_per_minute=(
-            _optional_int(body, "max_uploads_per_1_minute")
-            if "max_uploads_per_1_minute" in body
-            else KEEP
-        ),
+        **_limits(body, absent=KEEP),
     )
     return JSONResponse(service.to_openai(record))
 
