@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
-from filedock.keys import ApiKeys
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.factory import store_for_url
-from filedock.processing import Processor
-from filedock.projects import ProjectService
-from filedock.quotas import QuotaService
-from filedock.ratelimit import RateLimiter
-from filedock.service import FileService
+from filedock.services.files import FileService
+from filedock.services.keys import ApiKeys
+from filedock.services.processing import Processor
+from filedock.services.projects import ProjectService
+from filedock.services.quotas import QuotaService
+from filedock.services.ratelimit import RateLimiter
+from filedock.services.sweeper import Sweeper
+from filedock.services.uploads import UploadService
 from filedock.settings import Settings
-from filedock.sweeper import Sweeper
-from filedock.uploads import UploadService
 
 log = logging.getLogger("filedock")
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from filedock.errors import FileNotFound
 from filedock.models import DEFAULT_PROJECT_ID
-from filedock.service import FileService
+from filedock.services.files import FileService
 from filedock.settings import Settings
 
 DATA = bytes(range(256)) * 4  # 1024 bytes, every byte value

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from filedock.cli import main
-from filedock.cli_client import render_report
+from filedock.cli.remote import render_report
 from tests.helpers import TEST_KEY, ServerProcess
 
 pytestmark = pytest.mark.live

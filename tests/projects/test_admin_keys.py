@@ -9,8 +9,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from filedock.keys import ApiKeys
 from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.services.keys import ApiKeys
 from tests.helpers import make_server
 from tests.projects.conftest import make_tenant, upload
 

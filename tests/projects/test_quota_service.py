@@ -11,7 +11,7 @@ import pytest
 
 from filedock.components import Components
 from filedock.errors import StorageQuotaExceeded
-from filedock.quotas import GROW_BLOCK
+from filedock.services.quotas import GROW_BLOCK
 from filedock.settings import Settings
 
 pytestmark = pytest.mark.anyio

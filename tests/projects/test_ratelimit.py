@@ -9,7 +9,7 @@ import openai
 import pytest
 from starlette.testclient import TestClient
 
-from filedock.ratelimit import RateLimiter, format_duration
+from filedock.services.ratelimit import RateLimiter, format_duration
 from tests.helpers import TEST_KEY, make_server
 from tests.projects.conftest import make_tenant
 

@@ -15,12 +15,12 @@ from starlette.routing import Match, Route
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
-from filedock.web import admin, files, uploads
-from filedock.web.dashboard import dashboard_routes
-from filedock.web.guard import GuardMiddleware
-from filedock.web.middleware import AuthMiddleware, RequestIdMiddleware
-from filedock.web.observability import install_observability
+from filedock.web.middleware.auth import AuthMiddleware, RequestIdMiddleware
+from filedock.web.middleware.guard import GuardMiddleware
+from filedock.web.middleware.observability import install_observability
 from filedock.web.responses import JSONResponse, error_response
+from filedock.web.routes import admin, files, uploads
+from filedock.web.routes.dashboard import dashboard_routes
 
 log = logging.getLogger("filedock.web")
 

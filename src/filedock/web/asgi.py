@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from filedock import audit
 from filedock.logs import configure_logging
+from filedock.services import audit
 from filedock.settings import Settings
 from filedock.web.app import create_app
 

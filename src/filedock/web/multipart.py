@@ -11,7 +11,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from filedock.errors import InvalidRequest
-from filedock.service import MAX_FIELD_BYTES
+from filedock.services.files import MAX_FIELD_BYTES
 
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 16 * 1024

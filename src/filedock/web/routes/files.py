@@ -11,8 +11,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from filedock.errors import InvalidRequest
-from filedock.keys import Principal
-from filedock.service import LIST_LIMIT_MAX, FileService
+from filedock.services.files import LIST_LIMIT_MAX, FileService
+from filedock.services.keys import Principal
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.ranges import parse_range
 from filedock.web.responses import JSONResponse

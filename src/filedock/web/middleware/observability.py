@@ -19,7 +19,7 @@ from filedock.components import Components
 from filedock.logs import request_id_var
 from filedock.metrics import Metrics
 from filedock.settings import Settings
-from filedock.web.middleware import ASGIApp, Message, Receive, Scope, Send
+from filedock.web.middleware.auth import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("filedock.access")
 UNMATCHED = "<unmatched>"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from filedock import audit
 from filedock.errors import MismatchedProject, RateLimited
-from filedock.keys import Principal
-from filedock.projects import ProjectService
-from filedock.ratelimit import Allowance, Decision, RateLimiter, format_duration
-from filedock.web.middleware import REALM, ASGIApp, Message, Receive, Scope, Send, _header
+from filedock.services import audit
+from filedock.services.keys import Principal
+from filedock.services.projects import ProjectService
+from filedock.services.ratelimit import Allowance, Decision, RateLimiter, format_duration
+from filedock.web.middleware.auth import REALM, ASGIApp, Message, Receive, Scope, Send, _header
 from filedock.web.responses import error_response
 
 UPLOAD_PATHS = ("/v1/files", "/v1/uploads")

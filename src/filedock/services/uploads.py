@@ -35,8 +35,8 @@ from filedock.errors import (
 from filedock.ids import new_blob_key, new_file_id, new_part_id, new_upload_id
 from filedock.metadata.base import MetadataStore
 from filedock.models import FileRecord, UploadPartRecord, UploadRecord
-from filedock.quotas import Held
-from filedock.service import FileService
+from filedock.services.files import FileService
+from filedock.services.quotas import Held
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.uploads")

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from filedock.errors import FiledockError
-from filedock.keys import ApiKeys
+from filedock.services.keys import ApiKeys
 from filedock.web.responses import error_response
 
 Scope = MutableMapping[str, Any]

@@ -7,11 +7,11 @@ import hmac
 import time
 from dataclasses import dataclass
 
-from filedock import audit
 from filedock.errors import AuthenticationFailed, InvalidRequest, NotFound
 from filedock.ids import new_api_key, new_key_id
 from filedock.metadata.base import MetadataStore
 from filedock.models import DEFAULT_PROJECT_ID, KEY_ROLES, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord
+from filedock.services import audit
 
 PREFIX_LENGTH = 12
 

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from filedock import audit
 from filedock.blobs.base import BlobStore, BlobWriter
 from filedock.errors import (
     BlobNotFound,
@@ -23,8 +22,9 @@ from filedock.errors import (
 from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
-from filedock.processing import Processor, report_json
-from filedock.quotas import Held, QuotaService
+from filedock.services import audit
+from filedock.services.processing import Processor, report_json
+from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
 from filedock.validation import Report
 

@@ -6,11 +6,11 @@ import time
 from dataclasses import replace
 from typing import Any, Final
 
-from filedock import audit
 from filedock.errors import InvalidRequest, NotFound
 from filedock.ids import new_project_id
 from filedock.metadata.base import CursorNotFound, MetadataStore
 from filedock.models import DEFAULT_PROJECT_ID, ProjectRecord, ProjectUsage
+from filedock.services import audit
 from filedock.settings import Settings
 
 PROJECT_LIST_MAX = 100

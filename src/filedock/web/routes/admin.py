@@ -14,9 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from filedock.errors import AdminRequired, InvalidRequest, NotFound
-from filedock.keys import ApiKeys, Principal
 from filedock.models import ROLE_MEMBER
-from filedock.projects import KEEP, ProjectService
+from filedock.services.keys import ApiKeys, Principal
+from filedock.services.projects import KEEP, ProjectService
 from filedock.web.responses import JSONResponse
 
 MAX_JSON_BYTES = 64 * 1024

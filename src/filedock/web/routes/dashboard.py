@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent.parent / "static"
 # Everything the page needs comes from this server; the key lives in sessionStorage only.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

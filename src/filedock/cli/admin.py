@@ -1,143 +1,21 @@
-"""The `filedock` command: run the server and manage keys and the database."""
+"""Admin commands: keys, projects and offline validation."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import logging
 import os
 import re
-import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from filedock import __version__, audit
-from filedock.cli_client import register_client_commands
+from filedock.cli.main import _run, _settings, main
 from filedock.components import Components
-from filedock.errors import FiledockError
-from filedock.logs import configure_logging
-from filedock.metadata.factory import redact_url
 from filedock.models import DEFAULT_PROJECT_ID, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord, ProjectRecord
-from filedock.settings import ENV_PREFIX, Settings, SettingsError, parse_size
-
-T = TypeVar("T")
-
-
-def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """One `--flag` per setting, each also read from its FILEDOCK_* variable."""
-    for f in reversed(dataclasses.fields(Settings)):
-        env = ENV_PREFIX + f.name.upper()
-        default = "***" if f.metadata.get("secret") else f.default
-        fn = click.option(
-            "--" + f.name.replace("_", "-"),
-            f.name,
-            default=None,
-            help=f"{f.metadata['help']} [env {env}; default {default}]",
-        )(fn)
-    return fn
-
-
-def _settings(overrides: dict[str, Any]) -> Settings:
-    try:
-        return Settings.from_env(**overrides)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
-
-
-def _run(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
-    """Open the stores (applying migrations), run `work`, close them."""
-
-    async def main() -> T:
-        audit.set_actor(audit.Actor("cli"))
-        components = Components.build(settings)
-        await components.open()
-        try:
-            return await work(components)
-        finally:
-            await components.close()
-
-    audit.configure(settings)
-    try:
-        return asyncio.run(main())
-    except FiledockError as exc:
-        raise click.ClickException(exc.message) from exc
-    except SettingsError as exc:  # a backend URL that names no usable backend
-        raise click.UsageError(str(exc)) from exc
-
-
-@click.group()
-@click.version_option(__version__, prog_name="filedock")
-def main() -> None:
-    """filedock: a self-hosted, OpenAI-compatible Files API server."""
-
-
-@main.command()
-@_setting_options
-def serve(**overrides: Any) -> None:
-    """Run the server (default: SQLite + local disk under --data-dir, on 127.0.0.1:8000)."""
-    import uvicorn
-
-    settings = _settings(overrides)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        configure_logging(settings)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc)) from exc
-    secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
-    if secret:
-        click.echo(
-            "Created the first API key, an admin key of the default project "
-            "(shown only this once; store it now):\n"
-            f"  {secret}\n"
-            "Use it as OPENAI_API_KEY, with OPENAI_BASE_URL="
-            f"http://{settings.host}:{settings.port}/v1",
-            err=True,
-        )
-    # Each worker process rebuilds the same settings from the environment.
-    for f in dataclasses.fields(Settings):
-        value = getattr(settings, f.name)
-        os.environ[ENV_PREFIX + f.name.upper()] = str(value)
-    # uvicorn re-raises SIGTERM once its graceful shutdown is done; a finished graceful stop is
-    # a normal exit, so the re-raised signal ends the process with status 0 instead of -15.
-    signal.signal(signal.SIGTERM, _exit_cleanly)
-    uvicorn.run(
-        "filedock.web.asgi:app_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers if settings.workers > 1 else None,
-        http="httptools",
-        loop="uvloop",
-        lifespan="on",
-        access_log=settings.log_level.lower() == "debug",
-        log_level=settings.log_level.lower(),
-        # JSON logs: let uvicorn's loggers propagate to our root handler instead of their own.
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-        timeout_graceful_shutdown=30,
-    )
-
-
-def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
-    sys.exit(0)
-
-
-@main.command()
-@_setting_options
-def migrate(**overrides: Any) -> None:
-    """Apply database migrations and exit."""
-    settings = _settings(overrides)
-    _run(settings, _noop)
-    click.echo(f"database is up to date: {redact_url(settings.resolved_database_url)}")
-
-
-async def _noop(components: Components) -> None:
-    return None
+from filedock.settings import parse_size
 
 
 @main.group()
@@ -229,7 +107,7 @@ def validate(path: str, purpose: str, as_json: bool) -> None:
     import io
     import json
 
-    from filedock.processing import validation_options
+    from filedock.services.processing import validation_options
     from filedock.validation import validator_for
 
     settings = _settings({})
@@ -256,7 +134,6 @@ def validate(path: str, purpose: str, as_json: bool) -> None:
 
 
 # Client commands (upload, ls, get, rm, info, report, wait) live in cli_client.py.
-register_client_commands(main)
 
 # projects and quotas
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}

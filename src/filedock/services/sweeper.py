@@ -7,9 +7,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from filedock import audit
 from filedock.blobs.base import BlobStore
 from filedock.metadata.base import MetadataStore
+from filedock.services import audit
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.sweeper")

@@ -10,8 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from filedock.errors import InvalidRequest
-from filedock.keys import Principal
-from filedock.uploads import PART_FIELD, UploadService
+from filedock.services.keys import Principal
+from filedock.services.uploads import PART_FIELD, UploadService
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import JSONResponse
 

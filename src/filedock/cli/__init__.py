@@ -1,0 +1,9 @@
+"""The `filedock` command: server (serve, migrate), admin (keys, projects), remote client."""
+
+from filedock.cli import admin, server  # noqa: F401  (they register their commands on `main`)
+from filedock.cli.main import main
+from filedock.cli.remote import register_client_commands
+
+register_client_commands(main)
+
+__all__ = ["main"]
