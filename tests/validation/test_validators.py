@@ -32,7 +32,7 @@ def test_too_many_tasks_reported_at_the_first_line_over_the_limit() -> None:
                 "custom_id": f"r{i}",
                 "method": "POST",
                 "url": "/v1/embeddings",
-                "body": {"model": "m"},
+                "body": {"model": "m", "input": "x"},
             }
         )
         for i in range(5)
