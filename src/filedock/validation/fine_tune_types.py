@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from filedock.validation.messages import NAME
+from filedock.validation.tool_checks import NAME
 
 Name = Annotated[str, msgspec.Meta(pattern=f"^{NAME.pattern}$")]
 Filled = Annotated[str, msgspec.Meta(min_length=1)]
