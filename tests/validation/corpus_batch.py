@@ -91,6 +91,12 @@ def batch() -> None:
             "stats": {"requests": 2, "invalid_requests": 7},
         },
     )
+    write(
+        "batch",
+        "custom_id_not_string.jsonl",
+        jsonl([req(0), req(1, custom_id=7), req(2)]),
+        {"verdict": "invalid", "errors": [[2, "invalid_custom_id"]]},
+    )
     missing = [req(0), {"custom_id": "req-1", "method": "POST", "url": "/v1/chat/completions"}]
     write(
         "batch",

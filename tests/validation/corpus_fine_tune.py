@@ -199,6 +199,7 @@ def valid_files() -> None:
     bad_pref = [dict(p) for p in prefs]
     bad_pref[3] = {**prefs[3], "preferred_output": [{"role": "user", "content": "x"}]}
     bad_pref[7] = {**prefs[7], "non_preferred_output": []}
+    bad_pref[5] = {**prefs[5], "input": "Say hi"}
     write(
         "fine-tune",
         "preference_errors.jsonl",
@@ -206,7 +207,11 @@ def valid_files() -> None:
         {
             "verdict": "invalid",
             "format": "preference",
-            "errors": [[4, "invalid_preference_output"], [8, "invalid_preference_output"]],
+            "errors": [
+                [4, "invalid_preference_output"],
+                [6, "invalid_input"],
+                [8, "invalid_preference_output"],
+            ],
         },
     )
     write(
@@ -357,6 +362,40 @@ def error_files() -> None:
                 [11, "missing_messages"],
             ],
             "stats": {"lines": 12, "examples": 4, "invalid_examples": 8},
+        },
+    )
+
+    shapes: list[Any] = [chat(i) for i in range(10)]
+    shapes[1] = {"messages": "hi"}
+    shapes[2] = {"messages": [1, *chat(2)["messages"]]}
+    shapes[3] = {"messages": [{"content": "x"}, chat(3)["messages"][2]]}
+    shapes[4] = {"messages": [{"role": "user", "content": 42}, chat(4)["messages"][2]]}
+    write(
+        "fine-tune",
+        "structure_errors.jsonl",
+        jsonl(shapes),
+        {
+            "verdict": "invalid",
+            "format": "chat",
+            "errors": [
+                [2, "invalid_messages"],
+                [3, "invalid_message"],
+                [4, "missing_role"],
+                [5, "invalid_content"],
+            ],
+        },
+    )
+    pairs: list[Any] = [{"prompt": f"Q{i}:", "completion": f" A{i}"} for i in range(10)]
+    pairs[2] = {"prompt": 5, "completion": " A"}
+    pairs[4] = {"prompt": "Q:"}
+    write(
+        "fine-tune",
+        "legacy_errors.jsonl",
+        jsonl(pairs),
+        {
+            "verdict": "invalid",
+            "format": "prompt_completion",
+            "errors": [[3, "invalid_prompt_completion"], [5, "invalid_prompt_completion"]],
         },
     )
 
