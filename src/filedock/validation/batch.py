@@ -44,7 +44,7 @@ _UNSET = msgspec.UNSET
 _Field = msgspec.Raw | msgspec.UnsetType
 
 
-class _Body(msgspec.Struct):
+class _Body(msgspec.Struct, gc=False):
     # The model is read; the other fields are only seen to be present (Raw: not materialised).
     model: Any = _UNSET
     messages: _Field = _UNSET
@@ -68,21 +68,39 @@ def embedding_inputs(raw: msgspec.Raw) -> int:
     return 1 if first in b"-0123456789" else len(value)
 
 
-class _Line(msgspec.Struct, forbid_unknown_fields=True):
+class _Line(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     custom_id: str
     method: str
     url: str
     body: _Body
 
 
+def _line_type(url: str) -> type[msgspec.Struct]:
+    """A line type for files of one url: msgspec itself then requires the endpoint's fields."""
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+        (f, str if f == "model" else msgspec.Raw) for f in REQUIRED[url]
+    ]
+    if "model" not in REQUIRED[url]:
+        fields.append(("model", Any, _UNSET))
+    body = msgspec.defstruct("_Body", fields, gc=False)
+    return msgspec.defstruct(
+        "_Line",
+        [("custom_id", str), ("method", str), ("url", str), ("body", body)],
+        gc=False,
+        forbid_unknown_fields=True,
+    )
+
+
 class BatchValidator(JsonlValidator):
     """Checks a `purpose=batch` file (see docs/validation.md for every code)."""
 
     purpose = "batch"
+    skips_values = True  # the body is not decoded
 
     def __init__(self, options: ValidationOptions | None = None) -> None:
         super().__init__(options)
         self._decoder = msgspec.json.Decoder(_Line)
+        self._url_decoder: msgspec.json.Decoder[Any] | None = None
         self._ids: set[str] = set()
         self._url: str | None = None
         self._url_line = 0
@@ -92,7 +110,9 @@ class BatchValidator(JsonlValidator):
         self._inputs = 0  # embedding inputs so far
 
     def fast_decoder(self) -> msgspec.json.Decoder[Any]:
-        return self._decoder
+        if self._url_decoder is None and self._url is not None:
+            self._url_decoder = msgspec.json.Decoder(_line_type(self._url))
+        return self._url_decoder or self._decoder
 
     def _count_task(self, line: int) -> bool:
         """Count one request; False once past the limit (ids are then no longer tracked)."""
@@ -130,9 +150,10 @@ class BatchValidator(JsonlValidator):
         url, model = urls.pop(), models.pop()
         if not self._fits(url, model):
             return False
-        for field in REQUIRED[url]:
-            if field != "model" and any(getattr(r.body, field) is _UNSET for r in records):
-                return False
+        if records[0].body.__class__ is _Body:  # not yet the url's own type: check by hand
+            for field in REQUIRED[url]:
+                if field != "model" and any(getattr(r.body, field) is _UNSET for r in records):
+                    return False
         ids = [r.custom_id for r in records]
         unique = set(ids)
         if len(unique) != n or not self._ids.isdisjoint(unique):
@@ -152,7 +173,9 @@ class BatchValidator(JsonlValidator):
         body = r.body
         if r.method != "POST" or r.custom_id in self._ids or not self._fits(r.url, body.model):
             return False
-        if any(getattr(body, f) is _UNSET for f in REQUIRED[r.url] if f != "model"):
+        if body.__class__ is _Body and any(
+            getattr(body, f) is _UNSET for f in REQUIRED[r.url] if f != "model"
+        ):
             return False
         if r.url == "/v1/embeddings":
             inputs = embedding_inputs(body.input)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from filedock.validation.base import ValidationOptions
 from filedock.validation.jsonl import JsonlValidator, json_type
 
 
-class _Line(msgspec.Struct, forbid_unknown_fields=True):
+class _Line(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     item: dict[str, Any]
     # UNSET, not None: an explicit `"sample": null` must fail here and reach the slow path.
     sample: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET

@@ -137,7 +137,8 @@ class FineTuneValidator(JsonlValidator):
                 if m.__class__ is assistant:
                     if m.content is None and not m.tool_calls and not m.function_call:
                         return False
-                    trained |= m.weight != 0
+                    if m.weight:
+                        trained = True
             if not trained:
                 return False
         if self.options.count_tokens:
@@ -164,7 +165,8 @@ class FineTuneValidator(JsonlValidator):
             if m.__class__ is t.Assistant:
                 if m.content is None and not m.tool_calls and not m.function_call:
                     return False
-                trained |= m.weight != 0
+                if m.weight:
+                    trained = True
         if not trained:
             return False
         if self.format is None:

@@ -62,6 +62,10 @@ def json_type(value: Any) -> str:
 class JsonlValidator(Validator):
     """Splits chunks into lines, decodes each as a JSON object and hands it to the subclass."""
 
+    # msgspec checks the UTF-8 of the strings it decodes, not of the values it skips: a
+    # subclass whose fast decoder skips values (batch bodies) has each region checked first.
+    skips_values = False
+
     def __init__(self, options: ValidationOptions | None = None) -> None:
         super().__init__(options)
         self._pending = b""
@@ -160,9 +164,8 @@ class JsonlValidator(Validator):
         base = self.lines
         decoder = self.fast_decoder()
         view = memoryview(buf)[start:end]
-        # msgspec does not check the UTF-8 of the values it skips: check the whole region once
-        # (isascii is nearly free; the decode runs only on non-ASCII data).
-        utf8 = buf.isascii() or _utf8(view)
+        # isascii is cheap; the full UTF-8 decode runs only on non-ASCII data.
+        utf8 = not self.skips_values or buf.isascii() or _utf8(view)
         if decoder is not None and utf8:
             try:
                 records = decoder.decode_lines(view)
