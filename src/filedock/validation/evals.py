@@ -55,6 +55,8 @@ class EvalsValidator(JsonlValidator):
             )
 
     def finish_checks(self) -> None:
-        self.report.stats["items"] = self.records
+        self.report.stats["items"] = self.records - self.invalid_records
+        if self.invalid_records:
+            self.report.stats["invalid_items"] = self.invalid_records
         if self.records == 0:
             self.report.error("empty_file", "the file has no items")

@@ -273,7 +273,7 @@ class FineTuneValidator(JsonlValidator):
                     key,
                 )
                 continue
-            checker.message(out[0], f"{key}[0]", line, texts, set())
+            checker.message(out[0], f"{key}[0]", line, texts)
             count += 1
         return count
 

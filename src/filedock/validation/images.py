@@ -54,9 +54,7 @@ def inspect_image(
     if size == 0:
         raise ImageProblem("invalid_image", "the image is empty")
     if size > max_bytes:
-        raise ImageProblem(
-            "image_too_large", f"the image has {size} bytes; at most {max_bytes} are allowed"
-        )
+        raise ImageProblem("image_too_large", f"the image is larger than {max_bytes} bytes")
     allowed = ", ".join(n.upper() for n in formats.values())
     try:
         with Image.open(source) as image:

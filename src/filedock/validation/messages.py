@@ -93,7 +93,6 @@ class ExampleChecker:
             report.error("missing_messages", f"'{path}' is empty", line, path)
             return 0, False
         has_assistant = False
-        calls: set[str] = set()
         for i, m in enumerate(messages):
             where = f"{path}[{i}]"
             if not isinstance(m, dict):
@@ -101,7 +100,7 @@ class ExampleChecker:
                     "invalid_message", f"{where} must be an object, not {json_type(m)}", line, where
                 )
                 continue
-            has_assistant |= self.message(m, where, line, texts, calls)
+            has_assistant |= self.message(m, where, line, texts)
         if need_assistant and not has_assistant:
             report.error("no_assistant_message", "example has no assistant message", line, path)
         last = messages[-1]
@@ -114,9 +113,7 @@ class ExampleChecker:
             )
         return len(messages), has_assistant
 
-    def message(
-        self, m: dict[str, Any], where: str, line: int, texts: list[str], calls: set[str]
-    ) -> bool:
+    def message(self, m: dict[str, Any], where: str, line: int, texts: list[str]) -> bool:
         """Check one message; returns whether it is an assistant message."""
         report = self.report
         self.keys(m, MESSAGE_KEYS, line, where + ".")
@@ -153,7 +150,7 @@ class ExampleChecker:
                     where + ".tool_calls",
                 )
             else:
-                check_tool_calls(report, tool_calls, where + ".tool_calls", line, texts, calls)
+                check_tool_calls(report, tool_calls, where + ".tool_calls", line, texts)
         function_call = m.get("function_call")
         if function_call is not None:
             check_function_call(report, function_call, is_assistant, where, line, texts)

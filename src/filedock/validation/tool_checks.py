@@ -16,9 +16,7 @@ def valid_name(value: Any) -> bool:
     return isinstance(value, str) and NAME.fullmatch(value) is not None
 
 
-def check_tool_calls(
-    report: Report, value: Any, where: str, line: int, texts: list[str], calls: set[str]
-) -> None:
+def check_tool_calls(report: Report, value: Any, where: str, line: int, texts: list[str]) -> None:
     if not isinstance(value, list):
         report.error("invalid_tool_calls", f"{where} must be an array", line, where)
         return
@@ -32,7 +30,6 @@ def check_tool_calls(
             and valid_name(fn.get("name"))
             and isinstance(fn.get("arguments"), str)
         ):
-            calls.add(call["id"])
             texts.append(fn["name"])
             texts.append(fn["arguments"])
             continue
