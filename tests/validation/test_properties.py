@@ -155,3 +155,63 @@ def test_assistants_text_tokens_do_not_depend_on_chunking(body: str, sizes: list
     split = validate("assistants", "a.txt", chunked(data, sizes))
     assert whole.valid and split.valid
     assert whole.stats == split.stats
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+# Shapes near the real ones, with any value in any place: the slow paths see every type.
+keys = st.sampled_from(
+    [
+        "messages",
+        "role",
+        "content",
+        "name",
+        "weight",
+        "tool_calls",
+        "tool_call_id",
+        "function_call",
+        "functions",
+        "tools",
+        "type",
+        "text",
+        "image_url",
+        "url",
+        "detail",
+        "input",
+        "preferred_output",
+        "prompt",
+        "completion",
+        "custom_id",
+        "method",
+        "body",
+        "model",
+        "item",
+        "sample",
+    ]
+)
+near_shapes = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=8)
+    | st.sampled_from(
+        ["user", "assistant", "tool", "function", "text", "image_url", "POST", "/v1/embeddings"]
+    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["fine-tune", "batch", "evals"]),
+    st.lists(json_values | near_shapes, min_size=1, max_size=6),
+)
+def test_any_json_line_gets_a_verdict_not_a_crash(purpose: str, rows: list[Any]) -> None:
+    data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    report = validate(purpose, "x.jsonl", [data], OPTIONS)
+    assert all(e.line is None or 1 <= e.line <= len(rows) for e in report.errors)
+    assert report.valid == (report.error_count == 0)

@@ -88,11 +88,15 @@ def inspect_image(
             if kind == "JPEG":
                 image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
-    except Image.DecompressionBombError as exc:
+    except ImageProblem:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageProblem("image_too_large", f"the image is too large to process ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise ImageProblem("invalid_image", f"not a readable image (use {allowed})") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's decoders raise many types on hostile input
         raise ImageProblem("invalid_image", f"the image is corrupt or truncated ({exc})") from exc
     return facts
 
