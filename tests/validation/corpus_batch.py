@@ -17,6 +17,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/responses": {"model": "gpt-4.1-mini", "input": "Tell me a joke."},
     "/v1/moderations": {"model": "omni-moderation-latest", "input": "I like kittens."},
     "/v1/images/generations": {"model": "gpt-image-1", "prompt": "A red apple"},
+    "/v1/images/edits": {
+        "model": "gpt-image-1",
+        "prompt": "Make it green",
+        "image": [{"image_url": "https://example.com/apple.png"}],
+    },
+    "/v1/videos": {"model": "sora-2", "prompt": "A red apple rolling on a table"},
 }
 
 
