@@ -14,6 +14,10 @@ from filedock.models import FilePage, FileRecord, PurposeUsage
 GET_SQL = f"{FILES.select_sql} WHERE id = ? AND project_id = ? AND {LIVE}"
 CURSOR_SQL = "SELECT created_at, seq FROM files WHERE id = ? AND project_id = ?"
 INSERT_SQL = FILES.insert_sql + " RETURNING seq"
+EXPIRED_SQL = (
+    "SELECT seq, project_id FROM files WHERE deleted_at IS NULL AND expires_at <= ? "
+    "ORDER BY expires_at LIMIT ?"
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -105,11 +109,7 @@ class FileRows(Rows):
         then tombstone.
         """
         async with self.db.transaction() as tx:
-            picked = await tx.fetch_all(
-                "SELECT seq, project_id FROM files WHERE deleted_at IS NULL AND expires_at <= ? "
-                f"ORDER BY expires_at LIMIT ?{self.db.skip_locked}",
-                (now, limit),
-            )
+            picked = await self._pick(tx, EXPIRED_SQL, (now, limit))
             if not picked:
                 return []
             projects = sorted({project for _, project in picked})

@@ -31,11 +31,9 @@ class ProcessingRows(Rows):
         With several servers on one database each file is handed to one claimant per lease.
         """
         async with self.db.transaction() as tx:
-            # SKIP LOCKED (PostgreSQL): rows another server is leasing right now are left to it.
-            picked = await tx.fetch_all(
-                f"SELECT seq FROM files WHERE {CLAIMABLE} ORDER BY seq LIMIT ?"
-                f"{self.db.skip_locked}",
-                (now, limit),
+            # Rows another server is leasing right now are left to it.
+            picked = await self._pick(
+                tx, f"SELECT seq FROM files WHERE {CLAIMABLE} ORDER BY seq LIMIT ?", (now, limit)
             )
             if not picked:
                 return []

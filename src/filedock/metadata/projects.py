@@ -192,9 +192,9 @@ class ProjectRows(Rows):
         async with self.db.transaction() as tx:
             # SKIP LOCKED: holds another sweeper (or a settling upload) has just taken are left
             # to it, so two sweepers never wait on each other's reservation rows.
-            picked = await tx.fetch_all(
-                "SELECT id, project_id, bytes FROM quota_reservations "
-                f"WHERE expires_at <= ?{self.db.skip_locked}",
+            picked = await self._pick(
+                tx,
+                "SELECT id, project_id, bytes FROM quota_reservations WHERE expires_at <= ?",
                 (now,),
             )
             for batch in batches([id_ for id_, _, _ in picked]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Literal, TypeVar
 
-from filedock.metadata.db import Database
+from filedock.metadata.db import Database, Params, Row, Tx
 
 T = TypeVar("T")
 Order = Literal["asc", "desc"]
@@ -23,6 +23,12 @@ class Rows:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def _pick(self, tx: Tx, select: str, params: Params) -> list[Row]:
+        """The rows a claim's SELECT picks, locked until `tx` ends. Rows another claimant has
+        locked are passed over (SKIP LOCKED) on PostgreSQL; on SQLite the writer lock of the
+        transaction already serialises claimants."""
+        return await tx.fetch_all(select + self.db.skip_locked, params)
 
 
 def batches(items: Sequence[T], size: int = IN_BATCH) -> Iterator[Sequence[T]]:

@@ -10,6 +10,10 @@ from filedock.models import UploadPartRecord, UploadRecord
 FILE_PUBLISHED = (
     "EXISTS (SELECT 1 FROM files WHERE files.id = uploads.file_id AND files.deleted_at IS NULL)"
 )
+EXPIRED_SQL = (
+    "SELECT id FROM uploads WHERE status = 'pending' AND expires_at <= ? "
+    f"AND NOT {FILE_PUBLISHED} LIMIT ?"
+)
 PARTS_JOIN = "FROM upload_parts p JOIN uploads u ON u.id = p.upload_id"
 
 
@@ -95,11 +99,7 @@ class UploadRows(Rows):
         """Pending Uploads expired at `now` (and without a published File) → expired."""
         async with self.db.transaction() as tx:
             # The same claim shape as the file sweeps: concurrent sweepers split the rows.
-            picked = await tx.fetch_all(
-                "SELECT id FROM uploads WHERE status = 'pending' AND expires_at <= ? "
-                f"AND NOT {FILE_PUBLISHED} LIMIT ?{self.db.skip_locked}",
-                (now, limit),
-            )
+            picked = await self._pick(tx, EXPIRED_SQL, (now, limit))
             if not picked:
                 return 0
             return await tx.execute(
