@@ -42,6 +42,14 @@ def _purpose_error(value: str) -> InvalidRequest:
     return InvalidRequest(f"'{value}' is not one of {allowed} - 'purpose'", param="purpose")
 
 
+@dataclass(frozen=True)
+class FileReport:
+    """A file and its validation report (`Report.to_json()` as stored, with its verdict)."""
+
+    file: FileRecord
+    report: dict[str, Any]
+
+
 @dataclass
 class FileUpload:
     """One `create_file` in progress: its bytes stream in; the purpose may be named before or
@@ -370,7 +378,7 @@ class FileService:
             raise
         return _prepend(first, stream)
 
-    async def retrieve_file_report(self, project_id: str, file_id: str) -> dict[str, Any]:
+    async def retrieve_file_report(self, project_id: str, file_id: str) -> FileReport:
         """The validation report of a file (documented extension: GET /v1/files/{id}/report).
 
         `verdict` is `valid` or `invalid` once checked, `pending` while the file is `uploaded`,
@@ -379,17 +387,11 @@ class FileService:
         record = await self.retrieve_file(project_id, file_id)
         stored = await self.metadata.get_file_report(record.id)
         if stored is not None:
-            body: dict[str, Any] = json.loads(stored)
+            report: dict[str, Any] = json.loads(stored)
         else:
-            body = Report(record.purpose).to_json()
-            body["verdict"] = "pending" if record.status == "uploaded" else "unchecked"
-        return {
-            "object": "file.report",
-            "file_id": record.id,
-            "filename": record.filename,
-            "status": record.status,
-            **{k: v for k, v in body.items() if k != "object"},
-        }
+            report = Report(record.purpose).to_json()
+            report["verdict"] = "pending" if record.status == "uploaded" else "unchecked"
+        return FileReport(record, report)
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

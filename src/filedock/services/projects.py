@@ -56,13 +56,6 @@ class ProjectService:
             return project.uploads_per_minute
         return self.settings.uploads_per_minute
 
-    def to_openai(self, project: ProjectRecord) -> dict[str, Any]:
-        return project.to_openai(
-            self.quota_of(project),
-            self.requests_per_minute_of(project),
-            self.uploads_per_minute_of(project),
-        )
-
     async def rate_limits(self, project_id: str) -> tuple[int, int]:
         """(requests, uploads) per minute for the project's keys, from a short-lived cache."""
         # A cache's age, not a timestamp: monotonic, whatever the service's clock says.

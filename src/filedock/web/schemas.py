@@ -1,27 +1,32 @@
-"""Request shapes of the HTTP API (msgspec Structs) and the errors that name a bad field.
+"""Shapes of the HTTP API: request bodies and response objects, as msgspec Structs.
 
-A body that does not fit its shape is a 400 in the wording of api.openai.com's JSON-schema
-errors (`5 is not of type 'string' - 'filename'`), with `param` naming the field.
+Requests are read by web/json_body.py (a body that does not fit is a 400 naming the field);
+responses are built from the services' domain records here, fields in api.openai.com's order.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Annotated, Any
 
-import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from filedock.errors import InvalidRequest
-from filedock.models import ROLE_MEMBER
+from filedock.models import (
+    ROLE_MEMBER,
+    ApiKeyRecord,
+    FilePage,
+    FileRecord,
+    ProjectRecord,
+    ProjectUsage,
+    UploadPartRecord,
+    UploadRecord,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 # Integers a database column holds (SQLite and PostgreSQL BIGINT): larger ones are a 400 here,
 # not an overflow in the store.
 Int64 = Annotated[int, Meta(ge=INT64_MIN, le=INT64_MAX)]
-SHOWN_CHARS = 100
 
 
 # Uploads API ---------------------------------------------------------------------------------
@@ -105,73 +110,203 @@ def query_int(query: Any, name: str, default: int) -> int:
         raise InvalidRequest(f"'{raw}' is not a valid integer - '{name}'", param=name) from None
 
 
-# msgspec errors -> our 400s ------------------------------------------------------------------
-_AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_KINDS = {
-    "str": "string",
-    "int": "integer",
-    "float": "number",
-    "bool": "boolean",
-    "array": "array",
-    "object": "object",
-}
+# Responses -----------------------------------------------------------------------------------
+class FileObject(Struct, kw_only=True):
+    object: str = "file"
+    id: str
+    purpose: str
+    filename: str
+    bytes: int
+    created_at: int
+    expires_at: int | None
+    status: str
+    status_details: str | None
 
 
-def _path(text: str) -> list[str | int]:
-    """`.expires_after.seconds` / `.part_ids[0]` as keys and indices."""
-    steps: list[str | int] = []
-    for match in re.finditer(r"\.([^.\[]+)|\[(\d+)\]", text):
-        steps.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
-    return steps
+class FileList(Struct, kw_only=True):
+    object: str = "list"
+    data: list[FileObject]
+    has_more: bool
+    first_id: str | None
+    last_id: str | None
 
 
-def _param(steps: list[str | int]) -> str | None:
-    return ".".join(step for step in steps if isinstance(step, str)) or None
+class FileDeleted(Struct, kw_only=True):
+    id: str
+    object: str = "file"
+    deleted: bool = True
 
 
-def _at(value: Any, steps: list[str | int]) -> Any:
-    for step in steps:
-        value = value[step]
-    return value
+class UploadObject(Struct, kw_only=True):
+    id: str
+    object: str = "upload"
+    bytes: int
+    created_at: int
+    filename: str
+    purpose: str
+    status: str
+    expires_at: int
+    # Only a completed Upload has the key (null if its File is gone meanwhile).
+    file: FileObject | UnsetType | None = UNSET
 
 
-def show(value: Any) -> str:
-    """A value as JSON for an error message: short, and safe for any nesting."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (RecursionError, ValueError):
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + "..."
+class UploadPartObject(Struct, kw_only=True):
+    id: str
+    object: str = "upload.part"
+    created_at: int
+    upload_id: str
 
 
-def validation_error(exc: msgspec.ValidationError, body: Any) -> InvalidRequest:
-    """The 400 for a JSON `body` that does not fit its Struct (msgspec's error, reworded)."""
-    message = str(exc)
-    at = _AT.search(message)
-    steps = _path(at.group("path")) if at else []
-    if at:
-        message = message[: at.start()]
-    if found := re.fullmatch(r"Object contains unknown field `(.+)`", message):
-        name = found.group(1)
-        return InvalidRequest(
-            f"Additional properties are not allowed ('{name}' was unexpected)",
-            param=_param([*steps, name]),
-        )
-    if found := re.fullmatch(r"Object missing required field `(.+)`", message):
-        name = found.group(1)
-        return InvalidRequest(f"'{name}' is a required property", param=_param([*steps, name]))
-    param = _param(steps)
-    try:
-        value = _at(body, steps)
-    except (KeyError, IndexError, TypeError):
-        return InvalidRequest(f"Invalid value - '{param}'", param=param)
-    if found := re.fullmatch(r"Expected `int` (<=|>=) (-?\d+)", message):
-        relation = "greater than the maximum" if found.group(1) == "<=" else "less than the minimum"
-        return InvalidRequest(
-            f"{show(value)} is {relation} of {found.group(2)} - '{param}'", param=param
-        )
-    if found := re.fullmatch(r"Expected `([^`]+)`, got `[^`]+`", message):
-        expected = found.group(1).split(" | ")[0]
-        kind = _KINDS.get(expected, expected)
-        return InvalidRequest(f"{show(value)} is not of type '{kind}' - '{param}'", param=param)
-    return InvalidRequest(f"{message} - '{param}'", param=param)
+class ProjectObject(Struct, kw_only=True):
+    """An `organization.project` plus filedock's limits (the effective values)."""
+
+    id: str
+    object: str = "organization.project"
+    name: str
+    created_at: int
+    archived_at: int | None
+    status: str
+    storage_quota_bytes: int
+    max_requests_per_1_minute: int
+    max_uploads_per_1_minute: int
+
+
+class PurposeUsageObject(Struct):
+    bytes: int
+    file_count: int
+
+
+class QuotaObject(Struct):
+    limit_bytes: int
+    used_bytes: int
+    reserved_bytes: int
+
+
+class ProjectUsageObject(Struct, kw_only=True):
+    object: str = "organization.project.usage"
+    project_id: str
+    bytes: int
+    file_count: int
+    purposes: dict[str, PurposeUsageObject]
+    quota: QuotaObject
+
+
+class ApiKeyObject(Struct, kw_only=True):
+    """An `organization.project.api_key` (never the secret, except once in `value` at
+    creation; see docs/projects.md)."""
+
+    object: str = "organization.project.api_key"
+    redacted_value: str
+    name: str
+    created_at: int
+    expires_at: int | None
+    last_used_at: int | None = None
+    id: str
+    project_id: str
+    role: str
+    revoked_at: int | None
+    value: str | UnsetType = UNSET
+
+
+class ApiKeyDeleted(Struct, kw_only=True):
+    object: str = "organization.project.api_key.deleted"
+    id: str
+    deleted: bool = True
+
+
+class AdminList(Struct, kw_only=True):
+    object: str = "list"
+    data: list[Any]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+def file_object(record: FileRecord) -> FileObject:
+    return FileObject(
+        id=record.id,
+        purpose=record.purpose,
+        filename=record.filename,
+        bytes=record.bytes,
+        created_at=record.created_at,
+        expires_at=record.expires_at,
+        status=record.status,
+        status_details=record.status_details,
+    )
+
+
+def file_list(page: FilePage) -> FileList:
+    data = [file_object(f) for f in page.files]
+    return FileList(
+        data=data,
+        has_more=page.has_more,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+    )
+
+
+def upload_object(upload: UploadRecord, file: FileRecord | None = None) -> UploadObject:
+    result = UploadObject(
+        id=upload.id,
+        bytes=upload.bytes,
+        created_at=upload.created_at,
+        filename=upload.filename,
+        purpose=upload.purpose,
+        status=upload.status,
+        expires_at=upload.expires_at,
+    )
+    if upload.status == "completed":
+        result.file = file_object(file) if file is not None else None
+    return result
+
+
+def upload_part_object(part: UploadPartRecord) -> UploadPartObject:
+    return UploadPartObject(id=part.id, created_at=part.created_at, upload_id=part.upload_id)
+
+
+def project_object(
+    project: ProjectRecord, quota: int, requests_per_minute: int, uploads_per_minute: int
+) -> ProjectObject:
+    return ProjectObject(
+        id=project.id,
+        name=project.name,
+        created_at=project.created_at,
+        archived_at=project.archived_at,
+        status="archived" if project.archived_at is not None else "active",
+        storage_quota_bytes=quota,
+        max_requests_per_1_minute=requests_per_minute,
+        max_uploads_per_1_minute=uploads_per_minute,
+    )
+
+
+def project_usage_object(usage: ProjectUsage) -> ProjectUsageObject:
+    return ProjectUsageObject(
+        project_id=usage.project_id,
+        bytes=sum(p.bytes for p in usage.purposes),
+        file_count=sum(p.file_count for p in usage.purposes),
+        purposes={p.purpose: PurposeUsageObject(p.bytes, p.file_count) for p in usage.purposes},
+        quota=QuotaObject(usage.quota_bytes, usage.used_bytes, usage.reserved_bytes),
+    )
+
+
+def api_key_object(key: ApiKeyRecord, secret: str | None = None) -> ApiKeyObject:
+    return ApiKeyObject(
+        redacted_value=key.prefix + "...",
+        name=key.name,
+        created_at=key.created_at,
+        expires_at=key.expires_at,
+        id=key.id,
+        project_id=key.project_id,
+        role=key.role,
+        revoked_at=key.revoked_at,
+        value=UNSET if secret is None else secret,
+    )
+
+
+def admin_list(data: list[Any], has_more: bool) -> AdminList:
+    return AdminList(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )

@@ -14,14 +14,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from filedock.errors import AdminRequired, NotFound
+from filedock.models import ProjectRecord
 from filedock.services.keys import ApiKeys, Principal
 from filedock.services.projects import KEEP, ProjectService
 from filedock.web.json_body import read_json
 from filedock.web.responses import JSONResponse
 from filedock.web.schemas import (
+    ApiKeyDeleted,
     CreateApiKeyRequest,
     CreateProjectRequest,
     ModifyProjectRequest,
+    ProjectObject,
+    admin_list,
+    api_key_object,
+    project_object,
+    project_usage_object,
     query_int,
 )
 
@@ -51,14 +58,14 @@ def _require_admin(request: Request) -> None:
         )
 
 
-def _page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
+def _project(service: ProjectService, record: ProjectRecord) -> ProjectObject:
+    """A project with its effective limits (its own, or the server's defaults)."""
+    return project_object(
+        record,
+        service.quota_of(record),
+        service.requests_per_minute_of(record),
+        service.uploads_per_minute_of(record),
+    )
 
 
 # projects ------------------------------------------------------------------------------------
@@ -70,7 +77,7 @@ async def list_projects(request: Request) -> Response:
         after=request.query_params.get("after") or None,
         include_archived=request.query_params.get("include_archived", "").lower() == "true",
     )
-    return JSONResponse(_page([service.to_openai(r) for r in records], has_more))
+    return JSONResponse(admin_list([_project(service, r) for r in records], has_more))
 
 
 async def create_project(request: Request) -> Response:
@@ -85,7 +92,7 @@ async def create_project(request: Request) -> Response:
         requests_per_minute=body.max_requests_per_1_minute,
         uploads_per_minute=body.max_uploads_per_1_minute,
     )
-    return JSONResponse(service.to_openai(record))
+    return JSONResponse(_project(service, record))
 
 
 def _kept(value: Any) -> Any:
@@ -97,7 +104,7 @@ async def retrieve_project(request: Request) -> Response:
     _require_admin(request)
     service = _projects(request)
     record = await service.get_project(request.path_params["project_id"])
-    return JSONResponse(service.to_openai(record))
+    return JSONResponse(_project(service, record))
 
 
 async def modify_project(request: Request) -> Response:
@@ -113,14 +120,14 @@ async def modify_project(request: Request) -> Response:
         requests_per_minute=_kept(body.max_requests_per_1_minute),
         uploads_per_minute=_kept(body.max_uploads_per_1_minute),
     )
-    return JSONResponse(service.to_openai(record))
+    return JSONResponse(_project(service, record))
 
 
 async def archive_project(request: Request) -> Response:
     _require_admin(request)
     service = _projects(request)
     record = await service.archive_project(request.path_params["project_id"])
-    return JSONResponse(service.to_openai(record))
+    return JSONResponse(_project(service, record))
 
 
 async def project_usage(request: Request) -> Response:
@@ -130,7 +137,7 @@ async def project_usage(request: Request) -> Response:
         # Another project's usage looks exactly like a project that does not exist.
         raise NotFound(f"No such project: {project_id}", param="project_id")
     usage = await _projects(request).usage(project_id)
-    return JSONResponse(usage.to_openai())
+    return JSONResponse(project_usage_object(usage))
 
 
 # API keys ------------------------------------------------------------------------------------
@@ -138,7 +145,7 @@ async def list_api_keys(request: Request) -> Response:
     _require_admin(request)
     project = await _projects(request).get_project(request.path_params["project_id"])
     records = [r for r in await _keys(request).list_keys(project.id) if r.revoked_at is None]
-    return JSONResponse(_page([r.to_openai() for r in records], False))
+    return JSONResponse(admin_list([api_key_object(r) for r in records], False))
 
 
 async def create_api_key(request: Request) -> Response:
@@ -151,7 +158,7 @@ async def create_api_key(request: Request) -> Response:
         body.name, project.id, role=body.role, expires_at=body.expires_at
     )
     # The secret is in this response only; it is never stored or logged.
-    return JSONResponse({**record.to_openai(), "value": secret})
+    return JSONResponse(api_key_object(record, secret))
 
 
 async def retrieve_api_key(request: Request) -> Response:
@@ -159,7 +166,7 @@ async def retrieve_api_key(request: Request) -> Response:
     record = await _keys(request).get_key(
         request.path_params["project_id"], request.path_params["key_id"]
     )
-    return JSONResponse(record.to_openai())
+    return JSONResponse(api_key_object(record))
 
 
 async def delete_api_key(request: Request) -> Response:
@@ -167,9 +174,7 @@ async def delete_api_key(request: Request) -> Response:
     keys = _keys(request)
     record = await keys.get_key(request.path_params["project_id"], request.path_params["key_id"])
     await keys.revoke(record.id)
-    return JSONResponse(
-        {"object": "organization.project.api_key.deleted", "id": record.id, "deleted": True}
-    )
+    return JSONResponse(ApiKeyDeleted(id=record.id))
 
 
 PREFIX = "/v1/organization/projects"

@@ -16,7 +16,7 @@ from filedock.web.forms import FileForm
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.ranges import parse_range
 from filedock.web.responses import JSONResponse
-from filedock.web.schemas import query_int
+from filedock.web.schemas import FileDeleted, file_list, file_object, query_int
 
 # Room for the multipart framing and text fields around the file part.
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -54,7 +54,7 @@ async def create_file(request: Request) -> Response:
         # Includes ClientDisconnect, which the app-wide handler logs as a client event.
         await upload.abort()
         raise
-    return JSONResponse(record.to_openai())
+    return JSONResponse(file_object(record))
 
 
 async def list_files(request: Request) -> Response:
@@ -67,19 +67,19 @@ async def list_files(request: Request) -> Response:
         order=query.get("order", "desc"),
         after=query.get("after") or None,
     )
-    return JSONResponse(page.to_openai())
+    return JSONResponse(file_list(page))
 
 
 async def retrieve_file(request: Request) -> Response:
     record = await _service(request).retrieve_file(
         _project(request), request.path_params["file_id"]
     )
-    return JSONResponse(record.to_openai())
+    return JSONResponse(file_object(record))
 
 
 async def delete_file(request: Request) -> Response:
     record = await _service(request).delete_file(_project(request), request.path_params["file_id"])
-    return JSONResponse({"id": record.id, "object": "file", "deleted": True})
+    return JSONResponse(FileDeleted(id=record.id))
 
 
 def content_type_for(filename: str) -> str:
@@ -124,10 +124,19 @@ async def download_file(request: Request) -> Response:
 
 async def retrieve_file_report(request: Request) -> Response:
     """Documented extension: the full validation report of a file."""
-    report = await _service(request).retrieve_file_report(
+    found = await _service(request).retrieve_file_report(
         _project(request), request.path_params["file_id"]
     )
-    return JSONResponse(report)
+    record = found.file
+    return JSONResponse(
+        {
+            "object": "file.report",
+            "file_id": record.id,
+            "filename": record.filename,
+            "status": record.status,
+            **{k: v for k, v in found.report.items() if k != "object"},
+        }
+    )
 
 
 async def _empty() -> AsyncIterator[bytes]:

@@ -12,7 +12,13 @@ from filedock.web.forms import PART_FIELD, PartForm
 from filedock.web.json_body import read_json
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import JSONResponse
-from filedock.web.schemas import CompleteUploadRequest, CreateUploadRequest, expires_after_seconds
+from filedock.web.schemas import (
+    CompleteUploadRequest,
+    CreateUploadRequest,
+    expires_after_seconds,
+    upload_object,
+    upload_part_object,
+)
 
 # Room for the multipart framing around the part's bytes.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -29,7 +35,7 @@ def _project(request: Request) -> str:
 
 
 def _render(view: UploadView) -> Response:
-    return JSONResponse(view.upload.to_openai(view.file))
+    return JSONResponse(upload_object(view.upload, view.file))
 
 
 async def create_upload(request: Request) -> Response:
@@ -65,7 +71,7 @@ async def add_upload_part(request: Request) -> Response:
     except BaseException:
         await part.abort()
         raise
-    return JSONResponse(record.to_openai())
+    return JSONResponse(upload_part_object(record))
 
 
 async def complete_upload(request: Request) -> Response:
