@@ -297,7 +297,12 @@ class FileService:
         if status == "uploaded":
             self.processor.kick(inserted.id)
         audit.record(
-            "file.created", project_id=project_id, file_id=inserted.id, purpose=purpose, bytes=size
+            "file.created",
+            self.clock.time(),
+            project_id=project_id,
+            file_id=inserted.id,
+            purpose=purpose,
+            bytes=size,
         )
         return inserted
 
@@ -348,7 +353,13 @@ class FileService:
         if record is None:
             raise FileNotFound(file_id)
         await self.blobs.delete(record.blob_key)
-        audit.record("file.deleted", project_id=project_id, file_id=file_id, bytes=record.bytes)
+        audit.record(
+            "file.deleted",
+            self.clock.time(),
+            project_id=project_id,
+            file_id=file_id,
+            bytes=record.bytes,
+        )
         return record
 
     async def download_file(self, project_id: str, file_id: str) -> FileRecord:

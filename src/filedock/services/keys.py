@@ -102,6 +102,7 @@ class ApiKeys:
         await self._metadata.insert_api_key(record)
         audit.record(
             "key.created",
+            self._clock.time(),
             project_id=project_id,
             key_id=record.id,
             new_key_prefix=record.prefix,
@@ -128,6 +129,7 @@ class ApiKeys:
             raise InvalidRequest(f"No such API key: {key_id_or_prefix}", param="key")
         audit.record(
             "key.revoked",
+            self._clock.time(),
             project_id=record.project_id,
             key_id=record.id,
             revoked_key_prefix=record.prefix,

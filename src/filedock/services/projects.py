@@ -96,6 +96,7 @@ class ProjectService:
         await self.metadata.insert_project(record)
         audit.record(
             "project.created",
+            self.clock.time(),
             project_id=record.id,
             name=record.name,
             storage_quota_bytes=storage_quota_bytes,
@@ -159,7 +160,7 @@ class ProjectService:
         if updated is None:
             raise NotFound(f"No such project: {project_id}", param="project_id")
         self._limits.pop(project_id, None)
-        audit.record("project.updated", project_id=project_id, **changes)
+        audit.record("project.updated", self.clock.time(), project_id=project_id, **changes)
         return updated
 
     async def set_quota(self, project_id: str, storage_quota_bytes: int | None) -> ProjectRecord:
@@ -178,7 +179,7 @@ class ProjectService:
         if record is None:
             raise NotFound(f"No such project: {project_id}", param="project_id")
         self._limits.pop(project_id, None)
-        audit.record("project.archived", project_id=project_id)
+        audit.record("project.archived", self.clock.time(), project_id=project_id)
         return record
 
     async def usage(self, project_id: str) -> ProjectUsage:

@@ -56,6 +56,7 @@ class Sweeper:
                 await self.blobs.delete(record.blob_key)
                 audit.record(
                     "file.expired",
+                    self.clock.time(),
                     project_id=record.project_id,
                     file_id=record.id,
                     bytes=record.bytes,
