@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 import anyio.to_thread
 
-from filedock.blobs.base import BlobStore, BlobWriter
+from filedock.blobs.base import BlobStore
 from filedock.clock import Clock
 from filedock.errors import (
     BlobNotFound,
@@ -29,17 +29,16 @@ from filedock.errors import (
     UploadNotFound,
     UploadStateError,
 )
-from filedock.ids import new_blob_key, new_file_id, new_part_id, new_upload_id
+from filedock.ids import new_blob_key, new_file_id, new_upload_id
 from filedock.metadata.base import MetadataStore
 from filedock.models import FileRecord, UploadPartRecord, UploadRecord
 from filedock.services.files import FileService
+from filedock.services.intake import PART_PARAM, PartUpload
 from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.uploads")
 
-# The request field that carries a part's bytes (errors about a part's size name it).
-PART_PARAM = "data"
 # Seconds a quota hold outlives its Upload's expiry (then the sweeper frees it).
 QUOTA_MARGIN = 300
 # `type/subtype[; params]` or a bare token such as `pdf` (the SDK's own docs pass mime_type="pdf").
@@ -71,72 +70,6 @@ class UploadView:
 
     upload: UploadRecord
     file: FileRecord | None = None
-
-
-@dataclass
-class PartUpload:
-    """One `add_upload_part` in progress: the part's bytes stream into a blob.
-
-    The part counts only once `finish()` has made the bytes durable and the row is in.
-    """
-
-    service: UploadService
-    upload: UploadRecord
-    _writer: BlobWriter | None = None
-    _done: bool = False
-
-    @property
-    def has_bytes(self) -> bool:
-        return self._writer is not None
-
-    async def open(self) -> None:
-        """The part's bytes begin."""
-        if self._writer is not None:
-            raise InvalidRequest("A part has only one body", param=PART_PARAM)
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
-
-    async def write(self, data: bytes | memoryview) -> None:
-        assert self._writer is not None
-        size = self._writer.size + len(data)
-        if size > self.service.settings.upload_part_max_bytes:
-            raise self.service.part_too_large()
-        # An early answer for the common case; the binding check is atomic in finish().
-        if self.upload.received_bytes + size > self.upload.bytes:
-            raise self.service.part_overflows(self.upload, size)
-        await self._writer.write(data)
-
-    async def finish(self) -> UploadPartRecord:
-        """Make the bytes durable, then add the part (atomically within the declared size)."""
-        try:
-            if self._writer is None:
-                raise InvalidRequest("The part has no bytes", param=PART_PARAM)
-            info = await self._writer.commit()
-        except BaseException:
-            await self.abort()
-            raise
-        self._done = True
-        part = UploadPartRecord(
-            id=new_part_id(),
-            upload_id=self.upload.id,
-            bytes=info.size,
-            sha256=info.sha256,
-            blob_key=info.key,
-            created_at=self.service.clock.now(),
-        )
-        try:
-            added = await self.service.metadata.insert_upload_part(part, part.created_at)
-        except BaseException:
-            await self.service.blobs.delete(info.key)
-            raise
-        if not added:
-            await self.service.blobs.delete(info.key)
-            raise await self.service.explain_refused_part(self.upload, info.size)
-        return part
-
-    async def abort(self) -> None:
-        if self._writer is not None and not self._done:
-            self._done = True
-            await self._writer.abort()
 
 
 class UploadService:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from filedock.errors import InvalidRequest
 from filedock.models import FileRecord, UploadPartRecord
-from filedock.services.files import FileUpload
-from filedock.services.uploads import PartUpload
+from filedock.services.intake import FileUpload, PartUpload
 from filedock.web.schemas import expires_after_seconds
 
 FILE_FIELDS = ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]")
