@@ -98,10 +98,7 @@ class Metrics:
 
     async def refresh_storage(self, metadata: MetadataStore, now: int) -> None:
         """Set the per-purpose storage gauges from one GROUP BY query (files live at `now`)."""
-        try:
-            usage = await metadata.usage_by_purpose(now)
-        except NotImplementedError:
-            return
+        usage = await metadata.usage_by_purpose(now)
         self.stored_bytes.clear()
         self.stored_files.clear()
         for purpose, files, size in usage:
