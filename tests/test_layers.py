@@ -6,6 +6,10 @@ import ast
 import re
 from pathlib import Path
 
+from filedock.clock import FakeClock
+from filedock.components import Components
+from filedock.settings import Settings
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "filedock"
 # What only web/ (and the entry points above it) may import.
 HTTP_ONLY = ("starlette", "filedock.web", "filedock.cli", "python_multipart", "uvicorn", "msgspec")
@@ -52,3 +56,16 @@ def test_the_wiring_point_is_the_only_builder_of_services() -> None:
         for line in path.read_text().splitlines():
             if built.search(line) and not line.strip().startswith(("class ", "def ", "#")):
                 raise AssertionError(f"{path.relative_to(SRC)} builds a service: {line}")
+
+
+def test_components_share_one_instance_of_each_part(tmp_path: Path) -> None:
+    clock = FakeClock()
+    c = Components.build(Settings(data_dir=tmp_path / "data"), clock=clock)
+    assert c.files.quotas is c.uploads.quotas is c.quotas
+    assert c.files.processor is c.processor
+    assert c.uploads.files is c.files
+    assert c.processor.metrics is c.metrics.processing
+    for part in (c.files, c.uploads, c.quotas, c.processor, c.sweeper, c.projects):
+        assert part.clock is clock, part
+    assert c.files.metadata is c.uploads.metadata is c.sweeper.metadata is c.metadata
+    assert c.files.blobs is c.uploads.blobs is c.sweeper.blobs is c.blobs
