@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
+from filedock.cli.output import DETAILS_WIDTH, render_report, table, truncate
+from filedock.cli.output import progress as progress_to
 from filedock.client import (
+    APIConnectionError,
     APIStatusError,
     FiledockClientError,
     FileObject,
     FilesClient,
-    ProgressCallback,
 )
 from filedock.client._common import (
+    DEFAULT_BASE_URL,
     DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_PARALLEL_PARTS,
     DEFAULT_PART_SIZE,
@@ -62,6 +65,23 @@ def _size(ctx: click.Context, param: click.Parameter, value: Any) -> int:
         raise click.BadParameter(str(exc)) from exc
 
 
+def _base_url(kwargs: dict[str, Any]) -> str:
+    """The base URL a command talks to, resolved as the client resolves it."""
+    return str(
+        kwargs.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    ).rstrip("/")
+
+
+def _v1_hint(base_url: str) -> str:
+    """Advice when the base URL lacks the `/v1` every OpenAI-compatible API lives under."""
+    if urlsplit(base_url).path.rstrip("/").endswith("/v1"):
+        return ""
+    return (
+        f"\nThe base URL {base_url} does not end in /v1: the API lives under /v1, "
+        f"so set OPENAI_BASE_URL (or --base-url) to {base_url}/v1"
+    )
+
+
 def _handle_errors(fn: F) -> F:
     """Server errors print the server's message and exit 1; Ctrl-C exits 130."""
 
@@ -75,8 +95,19 @@ def _handle_errors(fn: F) -> F:
                 for k, v in (("type", exc.type), ("param", exc.param), ("code", exc.code))
                 if v
             )
+            hint = _v1_hint(_base_url(kwargs)) if exc.is_missing_route else ""
             click.echo(
-                f"Error: {exc.message} (HTTP {exc.status}{'; ' + details if details else ''})",
+                f"Error: {exc.message} (HTTP {exc.status}{'; ' + details if details else ''})"
+                + hint,
+                err=True,
+            )
+            sys.exit(EXIT_API_ERROR)
+        except APIConnectionError as exc:
+            url = _base_url(kwargs)
+            click.echo(
+                f"Error: could not reach the server at {url} ({exc}).\n"
+                "Is `filedock serve` running there? Set OPENAI_BASE_URL or --base-url "
+                "to the server's address, ending in /v1." + _v1_hint(url),
                 err=True,
             )
             sys.exit(EXIT_API_ERROR)
@@ -99,61 +130,6 @@ def _client(base_url: str | None, api_key: str | None, **kwargs: Any) -> FilesCl
 
 def _when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
-
-
-class _PlainProgress:
-    """Progress as plain lines (stderr is not a terminal): start, each quarter, end."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self._step = -1
-        self._lock = threading.Lock()
-
-    def __call__(self, done: int, total: int | None) -> None:
-        with self._lock:
-            step = 4 if not total else min(4, done * 4 // total)
-            if step > self._step:
-                self._step = step
-                shown = f"{done}/{total}" if total is not None else str(done)
-                pct = f" {step * 25}%" if total else ""
-                click.echo(f"{self.label}:{pct} {shown} bytes", err=True)
-
-
-@contextmanager
-def _progress(label: str, enabled: bool) -> Iterator[ProgressCallback | None]:
-    """A live bar (bytes, rate, ETA) on a terminal; plain lines otherwise."""
-    if not enabled:
-        yield None
-        return
-    if not sys.stderr.isatty():
-        yield _PlainProgress(label)
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    )
-    with bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
@@ -224,7 +200,7 @@ def upload(
         max_parallel_parts=parallel,
     ) as client:
         for path in paths:
-            with _progress(f"upload {Path(path).name}", not quiet) as progress:
+            with progress_to(f"upload {Path(path).name}", not quiet) as progress:
                 file = client.files.create(
                     file=Path(path), purpose=purpose, expires_after=expiry, progress=progress
                 )
@@ -286,25 +262,46 @@ def ls(
             )
         )
         return
-    for f in files:
-        if quiet:
+    if quiet:
+        for f in files:
             click.echo(f.id)
-        else:
-            click.echo(
-                f"{f.id}\t{f.purpose}\t{f.bytes}\t{_when(f.created_at)}\t{f.status}\t{f.filename}"
+        return
+    for line in table(
+        ("ID", "PURPOSE", "BYTES", "CREATED (UTC)", "STATUS", "FILENAME", "STATUS DETAILS"),
+        [
+            (
+                f.id,
+                f.purpose,
+                str(f.bytes),
+                _when(f.created_at),
+                f.status or "-",
+                f.filename,
+                truncate(f.status_details or "", DETAILS_WIDTH),
             )
+            for f in files
+        ],
+    ):
+        click.echo(line)
+    if has_more:
+        click.echo("(more files: use --after with the last id, or no --limit)", err=True)
 
 
 @click.command()
 @click.argument("file_id")
 @click.option("-o", "--output", help="Where to write; '-' for stdout (default: the file's name).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @_connection_options
 @_handle_errors
 def get(
-    file_id: str, output: str | None, quiet: bool, base_url: str | None, api_key: str | None
+    file_id: str,
+    output: str | None,
+    force: bool,
+    quiet: bool,
+    base_url: str | None,
+    api_key: str | None,
 ) -> None:
-    """Download a file's content (streamed to disk)."""
+    """Download a file's content (streamed to disk); never overwrites a file without --force."""
     with _client(base_url, api_key) as client:
         if output == "-":
             with client.stream(
@@ -318,7 +315,12 @@ def get(
         if output is None:
             name = Path(client.files.retrieve(file_id).filename).name
             output = name if name not in ("", ".", "..") else file_id
-        with _progress(f"get {file_id}", not quiet) as progress:
+        if Path(output).exists() and not force:
+            raise click.ClickException(
+                f"{output} already exists; pass --force to overwrite it, "
+                "-o PATH to choose another name, or -o - to write to standard output."
+            )
+        with progress_to(f"get {file_id}", not quiet) as progress:
             path = client.files.download(file_id, output, progress=progress)
     if not quiet:
         click.echo(str(path), err=True)
@@ -353,27 +355,6 @@ def info(file_id: str, base_url: str | None, api_key: str | None) -> None:
     """Show a File object as JSON."""
     with _client(base_url, api_key) as client:
         click.echo(json.dumps(client.files.retrieve(file_id).to_dict(), indent=2))
-
-
-def render_report(report: dict[str, Any]) -> str:
-    """A readable rendering of a validation report; unknown shapes fall back to JSON."""
-    lines: list[str] = []
-    for key in ("status", "summary", "status_details", "format", "lines", "examples"):
-        if key in report and not isinstance(report[key], dict | list):
-            lines.append(f"{key}: {report[key]}")
-    for kind in ("errors", "warnings"):
-        items = report.get(kind)
-        if not isinstance(items, list):
-            continue
-        lines.append(f"{kind} ({len(items)}):")
-        for item in items:
-            if isinstance(item, dict):
-                where = f"line {item['line']}" if item.get("line") is not None else "file"
-                code = f"[{item['code']}] " if item.get("code") else ""
-                lines.append(f"  {where}: {code}{item.get('message', json.dumps(item))}")
-            else:
-                lines.append(f"  {item}")
-    return "\n".join(lines) if lines else json.dumps(report, indent=2)
 
 
 @click.command()

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from filedock import __version__
 from filedock.cli.main import _run, _setting_options, _settings, main
 from filedock.components import Components
 from filedock.logs import configure_logging
@@ -32,15 +33,7 @@ def serve(**overrides: Any) -> None:
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
-    if secret:
-        click.echo(
-            "Created the first API key, an admin key of the default project "
-            "(shown only this once; store it now):\n"
-            f"  {secret}\n"
-            "Use it as OPENAI_API_KEY, with OPENAI_BASE_URL="
-            f"http://{settings.host}:{settings.port}/v1",
-            err=True,
-        )
+    click.echo(welcome(settings, secret), err=True)
     # Each worker process rebuilds the same settings from the environment.
     for f in dataclasses.fields(Settings):
         value = getattr(settings, f.name)
@@ -63,6 +56,35 @@ def serve(**overrides: Any) -> None:
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=30,
     )
+
+
+def welcome(settings: Settings, secret: str | None) -> str:
+    """The short block a person reads when the server starts; the key only on the first run."""
+    url = f"http://{settings.host}:{settings.port}"
+    metadata = (
+        f"PostgreSQL {redact_url(settings.database_url)}"
+        if settings.database_url
+        else f"SQLite {settings.data_dir.resolve() / 'filedock.sqlite3'}"
+    )
+    blobs = settings.storage_url or f"local folder {settings.data_dir.resolve() / 'blobs'}"
+    where = "--database-url URL" if settings.database_url else f"--data-dir {settings.data_dir}"
+    lines = [
+        f"filedock {__version__} is starting",
+        f"  API:          {url}/v1  (OPENAI_BASE_URL)",
+        f"  Dashboard:    {url}/",
+        f"  Data folder:  {settings.data_dir.resolve()}",
+        f"  Metadata:     {metadata}",
+        f"  File storage: {blobs}",
+    ]
+    if secret:
+        lines += [
+            "Created the first API key, an admin key of the default project "
+            "(shown only this once; store it now):",
+            f"  {secret}",
+            f"Use it as OPENAI_API_KEY, with OPENAI_BASE_URL={url}/v1",
+        ]
+    lines.append(f"More keys: filedock keys create {where} [--name N] [--project P] [--admin]")
+    return "\n".join(lines)
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
