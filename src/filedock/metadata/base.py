@@ -17,6 +17,31 @@ from filedock.models import (
 )
 
 Order = Literal["asc", "desc"]
+# Columns a listing may be sorted by (filedock's `sort` extension); ties break on insertion order.
+SortKey = Literal["created_at", "filename", "bytes"]
+SORT_KEYS: tuple[SortKey, ...] = ("created_at", "filename", "bytes")
+
+
+def listing_filters(
+    status: str | None, search: str | None, mark: str, like: str
+) -> tuple[list[str], list[object]]:
+    """SQL conditions (and their parameters) for the `status` and `search` list extensions.
+
+    `search` matches a file id exactly, or a filename containing it (case-insensitive);
+    `mark` is the driver's placeholder, `like` its case-insensitive LIKE operator.
+    """
+    where: list[str] = []
+    params: list[object] = []
+    if status is not None:
+        where.append(f"status = {mark}")
+        params.append(status)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append(f"(id = {mark} OR filename {like} {mark} ESCAPE '\\')")
+        params.extend([search, f"%{escaped}%"])
+    return where, params
+
+
 ResizeOutcome = Literal["ok", "full", "missing"]
 
 
@@ -55,10 +80,14 @@ class MetadataStore(abc.ABC):
         order: Order,
         after: str | None,
         now: int,
+        status: str | None = None,
+        search: str | None = None,
+        sort: SortKey = "created_at",
     ) -> FilePage:
-        """Live files ordered by (created_at, insertion sequence); keyset-paginated by `after`.
+        """Live files ordered by (`sort`, insertion sequence); keyset-paginated by `after`.
 
-        Raises CursorNotFound when `after` names no file of the project, live or tombstoned.
+        `status` and `search` filter (see `listing_filters`). Raises CursorNotFound when `after`
+        names no file of the project, live or tombstoned.
         """
 
     @abc.abstractmethod

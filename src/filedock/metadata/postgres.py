@@ -11,7 +11,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from filedock.errors import MetadataError
 from filedock.metadata import migrate
-from filedock.metadata.base import CursorNotFound, MetadataStore, Order, ResizeOutcome
+from filedock.metadata.base import (
+    SORT_KEYS,
+    CursorNotFound,
+    MetadataStore,
+    Order,
+    ResizeOutcome,
+    SortKey,
+    listing_filters,
+)
 from filedock.metadata.factory import redact_url
 from filedock.models import (
     ApiKeyRecord,
@@ -180,8 +188,14 @@ class PostgresMetadataStore(MetadataStore):
         order: Order,
         after: str | None,
         now: int,
+        status: str | None = None,
+        search: str | None = None,
+        sort: SortKey = "created_at",
     ) -> FilePage:
         direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
+        if sort not in SORT_KEYS:
+            raise ValueError(f"not a sort key: {sort}")
+        filters, filter_params = listing_filters(status, search, "%s", "ILIKE")
 
         async def page(c: psycopg.AsyncConnection[Any]) -> FilePage:
             where = ["project_id = %s", LIVE]
@@ -189,20 +203,22 @@ class PostgresMetadataStore(MetadataStore):
             if purpose is not None:
                 where.append("purpose = %s")
                 params.append(purpose)
+            where.extend(filters)
+            params.extend(filter_params)
             if after is not None:
                 cur = await c.execute(
-                    "SELECT created_at, seq FROM files WHERE id = %s AND project_id = %s",
+                    f"SELECT {sort}, seq FROM files WHERE id = %s AND project_id = %s",
                     (after, project_id),
                 )
                 cursor = await cur.fetchone()
                 if cursor is None:
                     raise CursorNotFound(after)
                 # A row-value comparison is an index range scan on (project_id, created_at, seq).
-                where.append(f"(created_at, seq) {compare} (%s, %s)")
+                where.append(f"({sort}, seq) {compare} (%s, %s)")
                 params.extend(cursor)
             sql = (
                 f"SELECT {FILE_COLUMNS} FROM files WHERE {' AND '.join(where)} "
-                f"ORDER BY created_at {direction}, seq {direction} LIMIT %s"
+                f"ORDER BY {sort} {direction}, seq {direction} LIMIT %s"
             )
             cur = await c.execute(sql, (*params, limit + 1))
             rows = await cur.fetchall()

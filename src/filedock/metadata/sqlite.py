@@ -15,7 +15,15 @@ import anyio.to_thread
 
 from filedock.errors import MetadataError
 from filedock.metadata import migrate
-from filedock.metadata.base import CursorNotFound, MetadataStore, Order, ResizeOutcome
+from filedock.metadata.base import (
+    SORT_KEYS,
+    CursorNotFound,
+    MetadataStore,
+    Order,
+    ResizeOutcome,
+    SortKey,
+    listing_filters,
+)
 from filedock.models import (
     ApiKeyRecord,
     FilePage,
@@ -163,8 +171,14 @@ class SqliteMetadataStore(MetadataStore):
         order: Order,
         after: str | None,
         now: int,
+        status: str | None = None,
+        search: str | None = None,
+        sort: SortKey = "created_at",
     ) -> FilePage:
         direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
+        if sort not in SORT_KEYS:
+            raise ValueError(f"not a sort key: {sort}")
+        filters, filter_params = listing_filters(status, search, "?", "LIKE")
 
         def page(c: sqlite3.Connection) -> FilePage:
             where = ["project_id = ?", LIVE]
@@ -172,18 +186,20 @@ class SqliteMetadataStore(MetadataStore):
             if purpose is not None:
                 where.append("purpose = ?")
                 params.append(purpose)
+            where.extend(filters)
+            params.extend(filter_params)
             if after is not None:
                 cursor = c.execute(
-                    "SELECT created_at, seq FROM files WHERE id = ? AND project_id = ?",
+                    f"SELECT {sort}, seq FROM files WHERE id = ? AND project_id = ?",
                     (after, project_id),
                 ).fetchone()
                 if cursor is None:
                     raise CursorNotFound(after)
-                where.append(f"(created_at, seq) {compare} (?, ?)")
+                where.append(f"({sort}, seq) {compare} (?, ?)")
                 params.extend(cursor)
             sql = (
                 f"SELECT {FILE_COLUMNS} FROM files WHERE {' AND '.join(where)} "
-                f"ORDER BY created_at {direction}, seq {direction} LIMIT ?"
+                f"ORDER BY {sort} {direction}, seq {direction} LIMIT ?"
             )
             rows = c.execute(sql, (*params, limit + 1)).fetchall()
             return FilePage([_file(r) for r in rows[:limit]], has_more=len(rows) > limit)

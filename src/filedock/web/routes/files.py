@@ -73,6 +73,10 @@ async def list_files(request: Request) -> Response:
         limit=_int_param(request, "limit", LIST_LIMIT_MAX),
         order=query.get("order") or "desc",
         after=query.get("after") or None,
+        # filedock extensions (docs/api.md); OpenAI clients never send them
+        status=query.get("status") or None,
+        search=query.get("search") or None,
+        sort=query.get("sort") or "created_at",
     )
     return JSONResponse(page.to_openai())
 
