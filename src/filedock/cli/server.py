@@ -33,7 +33,15 @@ def serve(**overrides: Any) -> None:
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
     secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
-    click.echo(welcome(settings, secret), err=True)
+    if settings.log_format == "json":
+        # Machine-read logs stay one JSON object per line; the key is never logged.
+        logging.getLogger("filedock.serve").info(
+            "filedock is starting", extra=_facts(settings, first_key_created=bool(secret))
+        )
+        if secret:
+            click.echo(_key_lines(settings, secret), err=True)
+    else:
+        click.echo(welcome(settings, secret), err=True)
     # Each worker process rebuilds the same settings from the environment.
     for f in dataclasses.fields(Settings):
         value = getattr(settings, f.name)
@@ -58,31 +66,45 @@ def serve(**overrides: Any) -> None:
     )
 
 
+def _facts(settings: Settings, **more: Any) -> dict[str, Any]:
+    url = f"http://{settings.host}:{settings.port}"
+    return {
+        "api_url": f"{url}/v1",
+        "dashboard_url": f"{url}/",
+        "data_dir": str(settings.data_dir.resolve()),
+        "metadata": (
+            f"PostgreSQL {redact_url(settings.database_url)}"
+            if settings.database_url
+            else f"SQLite {settings.data_dir.resolve() / 'filedock.sqlite3'}"
+        ),
+        "file_storage": settings.storage_url
+        or f"local folder {settings.data_dir.resolve() / 'blobs'}",
+        **more,
+    }
+
+
+def _key_lines(settings: Settings, secret: str) -> str:
+    return (
+        "Created the first API key, an admin key of the default project "
+        f"(shown only this once; store it now):\n  {secret}\n"
+        f"Use it as OPENAI_API_KEY, with OPENAI_BASE_URL=http://{settings.host}:{settings.port}/v1"
+    )
+
+
 def welcome(settings: Settings, secret: str | None) -> str:
     """The short block a person reads when the server starts; the key only on the first run."""
-    url = f"http://{settings.host}:{settings.port}"
-    metadata = (
-        f"PostgreSQL {redact_url(settings.database_url)}"
-        if settings.database_url
-        else f"SQLite {settings.data_dir.resolve() / 'filedock.sqlite3'}"
-    )
-    blobs = settings.storage_url or f"local folder {settings.data_dir.resolve() / 'blobs'}"
+    facts = _facts(settings)
     where = "--database-url URL" if settings.database_url else f"--data-dir {settings.data_dir}"
     lines = [
         f"filedock {__version__} is starting",
-        f"  API:          {url}/v1  (OPENAI_BASE_URL)",
-        f"  Dashboard:    {url}/",
-        f"  Data folder:  {settings.data_dir.resolve()}",
-        f"  Metadata:     {metadata}",
-        f"  File storage: {blobs}",
+        f"  API:          {facts['api_url']}  (OPENAI_BASE_URL)",
+        f"  Dashboard:    {facts['dashboard_url']}",
+        f"  Data folder:  {facts['data_dir']}",
+        f"  Metadata:     {facts['metadata']}",
+        f"  File storage: {facts['file_storage']}",
     ]
     if secret:
-        lines += [
-            "Created the first API key, an admin key of the default project "
-            "(shown only this once; store it now):",
-            f"  {secret}",
-            f"Use it as OPENAI_API_KEY, with OPENAI_BASE_URL={url}/v1",
-        ]
+        lines.append(_key_lines(settings, secret))
     lines.append(f"More keys: filedock keys create {where} [--name N] [--project P] [--admin]")
     return "\n".join(lines)
 

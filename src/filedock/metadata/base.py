@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from typing import Literal
 
 from filedock.models import (
@@ -20,6 +21,7 @@ Order = Literal["asc", "desc"]
 # Columns a listing may be sorted by (filedock's `sort` extension); ties break on insertion order.
 SortKey = Literal["created_at", "filename", "bytes"]
 SORT_KEYS: tuple[SortKey, ...] = ("created_at", "filename", "bytes")
+FILE_ID_SHAPE = re.compile(r"file-[A-Za-z0-9]{20,40}")
 
 
 def listing_filters(
@@ -27,7 +29,8 @@ def listing_filters(
 ) -> tuple[list[str], list[object]]:
     """SQL conditions (and their parameters) for the `status` and `search` list extensions.
 
-    `search` matches a file id exactly, or a filename containing it (case-insensitive);
+    `search` matches a file id exactly (text shaped like an id matches only the id), or a filename
+    containing it (case-insensitive);
     `mark` is the driver's placeholder, `like` its case-insensitive LIKE operator.
     """
     where: list[str] = []
@@ -35,7 +38,11 @@ def listing_filters(
     if status is not None:
         where.append(f"status = {mark}")
         params.append(status)
-    if search:
+    if search and FILE_ID_SHAPE.fullmatch(search):
+        # Shaped like a file id: a primary-key lookup, not a scan of every filename.
+        where.append(f"id = {mark}")
+        params.append(search)
+    elif search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where.append(f"(id = {mark} OR filename {like} {mark} ESCAPE '\\')")
         params.extend([search, f"%{escaped}%"])
