@@ -9,11 +9,11 @@ import random
 import pytest
 
 from filedock.metadata.base import MetadataStore, Order, SortKey
-from tests.contracts import test_metadata_store as contract
+from tests.contracts import metadata_common as common
 
-NOW, PROJECT, record = contract.NOW, contract.PROJECT, contract.record
-# The same backends (SQLite, real PostgreSQL) and store fixture as the main contract.
-anyio_backend, backend, store = contract.anyio_backend, contract.backend, contract.store
+NOW, PROJECT, record = common.NOW, common.PROJECT, common.record
+# The same backends (SQLite, real PostgreSQL) and store fixture as the other contract suites.
+anyio_backend, backend, store = common.anyio_backend, common.backend, common.store
 
 pytestmark = pytest.mark.anyio
 

@@ -13,7 +13,8 @@ import anyio
 import pytest
 from starlette.testclient import TestClient
 
-from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.metadata.base import MetadataStore
+from filedock.metadata.factory import metadata_store_for_url
 from filedock.models import FileRecord
 from filedock.settings import Settings
 from filedock.web import create_app
@@ -38,8 +39,8 @@ def record(i: int, status: str = "uploaded") -> FileRecord:
     )
 
 
-def open_store(path: Path) -> SqliteMetadataStore:
-    store = SqliteMetadataStore(f"sqlite:///{path}")
+def open_store(path: Path) -> MetadataStore:
+    store = metadata_store_for_url(f"sqlite:///{path}")
     anyio.run(store.open)
     return store
 

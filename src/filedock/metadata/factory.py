@@ -1,40 +1,30 @@
-"""Picks the metadata store for a database URL by its scheme."""
+"""The metadata store for a database URL: one Database (one pool) under every aggregate."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
-from filedock.metadata.base import MetadataStore
+from filedock.metadata.db import database_for_url
+from filedock.metadata.db import redact_url as redact_url
+from filedock.metadata.store import MetadataStore
 from filedock.settings import SettingsError
 
 SETTING = "FILEDOCK_DATABASE_URL"
+SCHEMES = ("sqlite:///", "postgresql://", "postgres://")
 
 
-def store_for_url(url: str, *, pool_size: int = 10) -> MetadataStore:
+def metadata_store_for_url(url: str, *, pool_size: int = 10) -> MetadataStore:
     """The store for `sqlite:///path` or `postgresql://...` (SettingsError naming the setting).
 
-    Backends are imported lazily so the embedded default never needs the PostgreSQL driver.
+    Nothing connects until `open()`, which also applies migrations; PostgreSQL's driver is
+    imported only for a PostgreSQL URL.
     """
-    if url.startswith("sqlite:///"):
-        from filedock.metadata.sqlite import SqliteMetadataStore
-
-        return SqliteMetadataStore(url)
-    if url.startswith(("postgresql://", "postgres://")):
-        from filedock.metadata.postgres import PostgresMetadataStore
-
-        return PostgresMetadataStore(url, pool_size=pool_size)
-    scheme = url.split("://", 1)[0] if "://" in url else url
-    raise SettingsError(
-        f"{SETTING}: unsupported database URL scheme {scheme!r} "
-        "(use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:port/dbname)"
-    )
+    if not url.startswith(SCHEMES):
+        scheme = url.split("://", 1)[0] if "://" in url else url
+        raise SettingsError(
+            f"{SETTING}: unsupported database URL scheme {scheme!r} "
+            "(use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:port/dbname)"
+        )
+    return MetadataStore(database_for_url(url, pool_size=pool_size))
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+# The name callers used before the store was split by aggregate.
+store_for_url = metadata_store_for_url
