@@ -132,6 +132,8 @@ def test_keys_accept_a_project_name_or_id(tmp_path: Path) -> None:
 
 def test_admin_commands_keep_the_audit_trail_in_its_log(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    assert _admin(data, "projects", "list").exit_code == 0
+    assert not (data / "audit.log").exists()  # nothing changed, nothing written
     made = _admin(data, "projects", "create", "audited")
     key = _admin(data, "keys", "create", "--project", "audited")
     for result in (made, key):
