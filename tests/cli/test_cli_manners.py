@@ -205,3 +205,20 @@ def test_first_run_prints_a_human_block(tmp_path: Path) -> None:
         assert "sk-fd-" not in again
     finally:
         server.stop()
+
+
+@pytest.mark.live
+def test_json_logs_get_the_start_facts_as_one_json_line(tmp_path: Path) -> None:
+    server = make_server(
+        tmp_path / "data", env={"FILEDOCK_LOG_FORMAT": "json", "FILEDOCK_LOG_LEVEL": "info"}
+    )
+    try:
+        server.start()
+    finally:
+        assert server.stop() == 0
+    lines = [line for line in server.log().splitlines() if line.strip()]
+    assert all(line.startswith("{") for line in lines), lines
+    (start,) = [json.loads(line) for line in lines if "filedock is starting" in line]
+    assert start["dashboard_url"] == f"{server.url}/"
+    assert start["data_dir"] == str((tmp_path / "data").resolve())
+    assert start["first_key_created"] is False

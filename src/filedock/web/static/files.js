@@ -289,7 +289,10 @@ filedock.files = (function () {
 
   // ---------------------------------------------------------------- wiring
   function init() {
-    filedock.uploads.init(() => Promise.all([restart(), loadUsage()]));
+    filedock.uploads.init({
+      uploaded: () => Promise.all([restart(), loadUsage()]), // new files show on page 1
+      statusChanged: loadPage, // a processed file: refresh the page in view
+    });
     for (const id of ["filter-purpose", "filter-status", "filter-limit"]) {
       $(id).addEventListener("change", restart);
     }

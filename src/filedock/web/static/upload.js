@@ -1,5 +1,6 @@
 // filedock dashboard, uploads: drag-and-drop or picker, a progress bar per file; big files go
-// through the Uploads API in parallel parts. `filedock.uploads.init(onChange)` wires the card.
+// through the Uploads API in parallel parts. `filedock.uploads.init(hooks)` wires the card;
+// hooks.uploaded() runs after a batch of uploads, hooks.statusChanged() when processing ends.
 "use strict";
 
 filedock.uploads = (function () {
@@ -11,7 +12,7 @@ filedock.uploads = (function () {
   const PARALLEL_PARTS = 3;
   const PART_RETRIES = 3;
   const TERMINAL = new Set(["processed", "error", "deleted"]);
-  let onChange = async () => {};
+  let hooks = { uploaded: async () => {}, statusChanged: async () => {} };
 
   // ---------------------------------------------------------------- uploads
   function xhrSend(method, path, form, onProgress) {
@@ -142,7 +143,7 @@ filedock.uploads = (function () {
       say(`Uploaded ${file.name} as ${created.id}.`);
       watchStatus(created, ui);
     }
-    await onChange();
+    await hooks.uploaded();
   }
 
   async function watchStatus(f, ui) {
@@ -152,11 +153,11 @@ filedock.uploads = (function () {
       try { current = await api("GET", `/files/${encodeURIComponent(f.id)}`); } catch (e) { return; }
       ui.status(`${current.status} (${current.id})`, current.status);
     }
-    if (current !== f) await onChange();
+    if (current !== f) await hooks.statusChanged();
   }
 
-  function init(changed) {
-    onChange = changed;
+  function init(given) {
+    hooks = given;
     const zone = $("drop-zone");
     const input = $("file-input");
     input.addEventListener("change", () => {
