@@ -9,8 +9,8 @@ import pytest
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.blobs.local import LocalBlobStore
 from filedock.blobs.s3 import S3BlobStore
-from filedock.metadata.db import SqliteDatabase
 from filedock.metadata.db_postgres import PostgresDatabase
+from filedock.metadata.db_sqlite import SqliteDatabase
 from filedock.metadata.factory import metadata_store_for_url, redact_url, store_for_url
 from filedock.settings import Settings, SettingsError
 from tests import services

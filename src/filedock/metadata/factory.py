@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from filedock.metadata.db import database_for_url
+from filedock.metadata.db import Database
 from filedock.metadata.db import redact_url as redact_url
+from filedock.metadata.db_sqlite import SqliteDatabase
 from filedock.metadata.store import MetadataStore
 from filedock.settings import SettingsError
 
@@ -24,6 +25,17 @@ def metadata_store_for_url(url: str, *, pool_size: int = 10) -> MetadataStore:
             "(use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:port/dbname)"
         )
     return MetadataStore(database_for_url(url, pool_size=pool_size))
+
+
+def database_for_url(url: str, *, pool_size: int = 10, connect_timeout: float = 10.0) -> Database:
+    """The backend for `sqlite:///path` or `postgresql://...` (PostgreSQL's driver only then)."""
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from filedock.metadata.db_postgres import PostgresDatabase
+
+        return PostgresDatabase(url, pool_size=pool_size, connect_timeout=connect_timeout)
+    raise ValueError(f"not a database URL: {url.split('://', 1)[0]}://...")
 
 
 # The name callers used before the store was split by aggregate.
