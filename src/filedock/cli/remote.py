@@ -6,54 +6,32 @@ They talk to any OpenAI-compatible Files server, configured like the official SD
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import click
 
+from filedock.cli.connection import (
+    EXIT_API_ERROR,
+    connection_options,
+    handle_errors,
+    make_client,
+)
 from filedock.cli.output import DETAILS_WIDTH, render_report, table, truncate
 from filedock.cli.output import progress as progress_to
 from filedock.client import (
-    APIConnectionError,
     APIStatusError,
-    FiledockClientError,
     FileObject,
-    FilesClient,
 )
 from filedock.client._common import (
-    DEFAULT_BASE_URL,
     DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_PARALLEL_PARTS,
     DEFAULT_PART_SIZE,
 )
 from filedock.settings import parse_size
-
-F = TypeVar("F", bound=Callable[..., Any])
-EXIT_API_ERROR = 1
-EXIT_INTERRUPTED = 130
-
-
-def _connection_options(fn: F) -> F:
-    fn = click.option(
-        "--api-key",
-        envvar="OPENAI_API_KEY",
-        show_envvar=True,
-        help="API key (Bearer token).",
-    )(fn)
-    fn = click.option(
-        "--base-url",
-        envvar="OPENAI_BASE_URL",
-        show_envvar=True,
-        help="API base URL, e.g. http://127.0.0.1:8000/v1 (the default).",
-    )(fn)
-    return fn
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: Any) -> int:
@@ -63,69 +41,6 @@ def _size(ctx: click.Context, param: click.Parameter, value: Any) -> int:
         return parse_size(str(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-
-
-def _base_url(kwargs: dict[str, Any]) -> str:
-    """The base URL a command talks to, resolved as the client resolves it."""
-    return str(
-        kwargs.get("base_url") or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
-    ).rstrip("/")
-
-
-def _v1_hint(base_url: str) -> str:
-    """Advice when the base URL lacks the `/v1` every OpenAI-compatible API lives under."""
-    if urlsplit(base_url).path.rstrip("/").endswith("/v1"):
-        return ""
-    return (
-        f"\nThe base URL {base_url} does not end in /v1: the API lives under /v1, "
-        f"so set OPENAI_BASE_URL (or --base-url) to {base_url}/v1"
-    )
-
-
-def _handle_errors(fn: F) -> F:
-    """Server errors print the server's message and exit 1; Ctrl-C exits 130."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except APIStatusError as exc:
-            details = ", ".join(
-                f"{k}={v}"
-                for k, v in (("type", exc.type), ("param", exc.param), ("code", exc.code))
-                if v
-            )
-            hint = _v1_hint(_base_url(kwargs)) if exc.is_missing_route else ""
-            click.echo(
-                f"Error: {exc.message} (HTTP {exc.status}{'; ' + details if details else ''})"
-                + hint,
-                err=True,
-            )
-            sys.exit(EXIT_API_ERROR)
-        except APIConnectionError as exc:
-            url = _base_url(kwargs)
-            click.echo(
-                f"Error: could not reach the server at {url} ({exc}).\n"
-                "Is `filedock serve` running there? Set OPENAI_BASE_URL or --base-url "
-                "to the server's address, ending in /v1." + _v1_hint(url),
-                err=True,
-            )
-            sys.exit(EXIT_API_ERROR)
-        except (FiledockClientError, OSError) as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(EXIT_API_ERROR)
-        except KeyboardInterrupt:
-            click.echo("Interrupted; pending uploads were cancelled.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _client(base_url: str | None, api_key: str | None, **kwargs: Any) -> FilesClient:
-    try:
-        return FilesClient(base_url, api_key, **kwargs)
-    except ValueError as exc:  # out-of-range part size or parallelism
-        raise click.UsageError(str(exc)) from exc
 
 
 def _when(ts: int | None) -> str:
@@ -173,8 +88,8 @@ def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
 @click.option(
     "--poll-interval", default=1.0, show_default=True, help="Seconds between polls (--wait)."
 )
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def upload(
     paths: tuple[str, ...],
     purpose: str,
@@ -192,7 +107,7 @@ def upload(
     """Upload files; big ones go through the Uploads API in parallel parts."""
     failed = False
     expiry = {"anchor": "created_at", "seconds": expires_after} if expires_after else None
-    with _client(
+    with make_client(
         base_url,
         api_key,
         chunk_threshold=chunk_threshold,
@@ -221,8 +136,8 @@ def upload(
 @click.option("--after", help="Start after this file id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only file ids.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def ls(
     purpose: str | None,
     limit: int | None,
@@ -234,7 +149,7 @@ def ls(
     api_key: str | None,
 ) -> None:
     """List files."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         if limit is not None:
             page = client.files.list(purpose=purpose, limit=limit, order=order, after=after)
             files, has_more = page.data, page.has_more
@@ -291,8 +206,8 @@ def ls(
 @click.option("-o", "--output", help="Where to write; '-' for stdout (default: the file's name).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def get(
     file_id: str,
     output: str | None,
@@ -302,7 +217,7 @@ def get(
     api_key: str | None,
 ) -> None:
     """Download a file's content (streamed to disk); never overwrites a file without --force."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         if output == "-":
             with client.stream(
                 "GET", f"/files/{file_id}/content", {"Accept": "application/binary"}
@@ -329,12 +244,12 @@ def get(
 @click.command()
 @click.argument("file_ids", nargs=-1, required=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the deleted ids.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: str | None) -> None:
     """Delete files; carries on past failures and exits 1 if any failed."""
     failed = False
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         for file_id in file_ids:
             try:
                 client.files.delete(file_id)
@@ -349,22 +264,22 @@ def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: st
 
 @click.command()
 @click.argument("file_id")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def info(file_id: str, base_url: str | None, api_key: str | None) -> None:
     """Show a File object as JSON."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         click.echo(json.dumps(client.files.retrieve(file_id).to_dict(), indent=2))
 
 
 @click.command()
 @click.argument("file_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
     """Show a file's validation report (filedock's GET /v1/files/{id}/report)."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         try:
             data = client.files.report(file_id)
         except APIStatusError as exc:
@@ -384,8 +299,8 @@ def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | Non
 @click.option("--poll-interval", default=1.0, show_default=True, help="Seconds between polls.")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the File object as JSON.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def wait(
     file_id: str,
     poll_interval: float,
@@ -395,7 +310,7 @@ def wait(
     api_key: str | None,
 ) -> None:
     """Wait until a file is processed; exits 1 if its processing failed."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         file = client.files.wait_for_processing(
             file_id, poll_interval=poll_interval, max_wait_seconds=timeout
         )
