@@ -211,7 +211,8 @@ class Settings:
     )
     audit_log_path: str = _setting(
         "",
-        "File for the JSON audit trail (logger filedock.audit); empty: standard error.",
+        "File for the JSON audit trail (logger filedock.audit); empty: the server writes it to "
+        "standard error and CLI commands to <data_dir>/audit.log.",
     )
 
     @classmethod

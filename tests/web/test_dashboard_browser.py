@@ -117,10 +117,10 @@ def test_upload_browse_download_delete(
     table_row.wait_for()
     file_id = table_row.get_attribute("data-file-id")
     assert file_id and file_id.startswith("file-")
-    page.locator("#usage-body tr[data-purpose='user_data']").wait_for()
-    assert (
-        str(len(payload)) in page.locator("#usage-body tr[data-purpose='user_data']").inner_text()
-    )
+    # The per-purpose table sits in a closed <details> under the quota line.
+    usage_row = page.locator("#usage-body tr[data-purpose='user_data']")
+    usage_row.wait_for(state="attached")
+    assert str(len(payload)) in (usage_row.text_content() or "")
     page.screenshot(path=str(artifacts / "dashboard-after-upload.png"), full_page=True)
 
     with page.expect_download() as info:

@@ -20,8 +20,8 @@ from filedock.errors import (
     MetadataError,
 )
 from filedock.ids import new_file_id
-from filedock.metadata.base import CursorNotFound, MetadataStore, Order
-from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.metadata.base import SORT_KEYS, CursorNotFound, MetadataStore, Order
+from filedock.models import ALL_PURPOSES, FILE_STATUSES, UPLOAD_PURPOSES, FilePage, FileRecord
 from filedock.services import audit
 from filedock.services.intake import FileUpload
 from filedock.services.processing import Processor, report_json
@@ -34,6 +34,7 @@ log = logging.getLogger("filedock.service")
 EXPIRY_MIN_SECONDS = 3600
 EXPIRY_MAX_SECONDS = 2592000
 LIST_LIMIT_MAX = 10000
+SEARCH_MAX = 200  # characters of the `search` list extension
 JSONL_ONLY = {"fine-tune": "Fine-Tuning", "batch": "Batch"}
 DOWNLOAD_RESTRICTED = ("assistants", "user_data")
 
@@ -214,7 +215,21 @@ class FileService:
         limit: int = LIST_LIMIT_MAX,
         order: str = "desc",
         after: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        sort: str = "created_at",
     ) -> FilePage:
+        """OpenAI's listing; `status`, `search` and `sort` are filedock extensions (docs/api.md)."""
+        if status is not None and status not in FILE_STATUSES:
+            raise InvalidRequest(
+                f"'{status}' is not one of {list(FILE_STATUSES)} - 'status'", param="status"
+            )
+        if sort not in SORT_KEYS:
+            raise InvalidRequest(f"'{sort}' is not one of {list(SORT_KEYS)} - 'sort'", param="sort")
+        if search is not None and len(search) > SEARCH_MAX:
+            raise InvalidRequest(
+                f"search is too long: at most {SEARCH_MAX} characters", param="search"
+            )
         if purpose is not None and purpose not in ALL_PURPOSES:
             allowed = "[" + ", ".join(f"'{p}'" for p in ALL_PURPOSES) + "]"
             raise InvalidRequest(
@@ -238,6 +253,9 @@ class FileService:
                 order=direction,
                 after=after,
                 now=self.clock.now(),
+                status=status,
+                search=search or None,
+                sort=sort,
             )
         except CursorNotFound:
             raise InvalidRequest(f"No such File object: {after}", param="after") from None

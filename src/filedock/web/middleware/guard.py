@@ -85,6 +85,8 @@ class GuardMiddleware:
             principal.key_id, requests_per_minute, uploads_per_minute if is_upload else None
         )
         extra = _headers("requests", decision.requests) + _headers("uploads", decision.uploads)
+        # Which project the key belongs to, as api.openai.com tells it (the dashboard reads it).
+        extra.append((b"openai-project", principal.project_id.encode()))
         if not decision.allowed:
             response = error_response(_rate_limited(decision))
             response.raw_headers.extend(extra)

@@ -66,6 +66,10 @@ async def list_files(request: Request) -> Response:
         # Given but empty is a bad value like any other, not the default.
         order=query.get("order", "desc"),
         after=query.get("after") or None,
+        # filedock extensions (docs/api.md); OpenAI clients never send them
+        status=query.get("status") or None,
+        search=query.get("search") or None,
+        sort=query.get("sort") or "created_at",
     )
     return JSONResponse(file_list(page))
 
