@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import tempfile
 
-from PIL import Image, UnidentifiedImageError
-
 from filedock.validation.base import ValidationOptions, Validator
 from filedock.validation.report import Report
 
@@ -39,6 +37,9 @@ class VisionValidator(Validator):
         return self.report
 
     def _check(self) -> None:
+        # Imported here, not at the top: a server start must not pay for Pillow (about 30 ms).
+        from PIL import Image, UnidentifiedImageError
+
         report = self.report
         if self.bytes_seen == 0:
             report.error("empty_file", "the file is empty")
