@@ -40,9 +40,6 @@ class VisionValidator(Validator):
         return self.report
 
     def _check(self) -> None:
-        # Imported here, not at the top: a server start must not pay for Pillow (about 30 ms).
-        from PIL import Image, UnidentifiedImageError
-
         report = self.report
         if self.bytes_seen == 0:
             report.error("empty_file", "the file is empty")
