@@ -1,6 +1,6 @@
 """Prometheus metrics of one app: a CollectorRegistry per app (no module-level singleton).
 
-HTTP metrics are recorded by web/observability.py; the processing pipeline reports through
+HTTP metrics are recorded by web/middleware/request.py; the processing pipeline reports through
 `Metrics.processing` (see docs/metrics.md); stored bytes/files are read from metadata on scrape.
 """
 
