@@ -59,12 +59,12 @@ class RequestMiddleware:
             return
         start = time.perf_counter()
         incoming = authorization = project = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
+        for name, value in scope["headers"]:  # the first of repeated headers counts
+            if name == b"x-request-id" and incoming is None:
                 incoming = value.decode("latin-1")
-            elif name == b"authorization":
+            elif name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
-            elif name == b"openai-project":
+            elif name == b"openai-project" and project is None:
                 project = value.decode("latin-1")
         request_id = (
             incoming
