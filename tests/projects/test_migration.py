@@ -1,4 +1,4 @@
-"""Migration 0004 on a database that already holds files: usage starts from what is stored."""
+"""Migrations: 0004 on a database that already holds files; Alembic skipped when at HEAD."""
 
 from __future__ import annotations
 
