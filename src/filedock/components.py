@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
+from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.factory import store_for_url
+from filedock.metrics import Metrics
 from filedock.services.files import FileService
 from filedock.services.keys import ApiKeys
 from filedock.services.processing import Processor
@@ -29,40 +31,82 @@ def metadata_store_for(settings: Settings) -> MetadataStore:
 
 
 @dataclass
-class Components:
-    """Everything one filedock process runs on."""
+class AdminComponents:
+    """What the admin commands need: the metadata store, API keys and projects.
+
+    No blob store: keys and projects can be managed while the object store is down.
+    """
 
     settings: Settings
+    clock: Clock
+    metadata: MetadataStore
+    keys: ApiKeys
+    projects: ProjectService
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> AdminComponents:
+        clock = clock or SystemClock()
+        metadata = metadata_store_for(settings)
+        return cls(
+            settings=settings,
+            clock=clock,
+            metadata=metadata,
+            keys=ApiKeys(metadata, clock, settings.api_key),
+            projects=ProjectService(settings, metadata, clock),
+        )
+
+    async def open(self) -> None:
+        await self.metadata.open()
+
+    async def close(self) -> None:
+        await self.metadata.close()
+
+
+@dataclass
+class Components:
+    """Everything one filedock process runs on, each built once here and injected."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
     blobs: BlobStore
     metadata: MetadataStore
-    files: FileService
     keys: ApiKeys
-    sweeper: Sweeper
-    processor: Processor
-    uploads: UploadService
-
     projects: ProjectService
     quotas: QuotaService
+    processor: Processor
+    files: FileService
+    uploads: UploadService
+    sweeper: Sweeper
     limiter: RateLimiter
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings) -> Components:
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Components:
+        admin = AdminComponents.build(settings, clock=clock)
+        clock, metadata = admin.clock, admin.metadata
+        metrics = Metrics()
         blobs = blob_store_for_settings(settings)
-        metadata = metadata_store_for(settings)
-        processor = Processor(settings, blobs, metadata)
-        files = FileService(settings, blobs, metadata, processor)
+        quotas = QuotaService(settings, metadata, clock)
+        processor = Processor(settings, blobs, metadata, clock=clock, metrics=metrics.processing)
+        files = FileService(
+            settings, blobs, metadata, processor=processor, quotas=quotas, clock=clock
+        )
         return cls(
             settings=settings,
+            clock=clock,
+            metrics=metrics,
             blobs=blobs,
             metadata=metadata,
+            keys=admin.keys,
+            projects=admin.projects,
+            quotas=quotas,
             processor=processor,
             files=files,
-            keys=ApiKeys(metadata, settings.api_key),
-            sweeper=Sweeper(settings, blobs, metadata),
-            uploads=UploadService(settings, files, blobs, metadata),
-            projects=ProjectService(settings, metadata),
-            quotas=files.quotas,
+            uploads=UploadService(
+                settings, blobs, metadata, files=files, quotas=quotas, clock=clock
+            ),
+            sweeper=Sweeper(settings, blobs, metadata, clock),
             limiter=RateLimiter(),
         )
 

@@ -12,9 +12,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from filedock.clock import Clock
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
-from filedock.metrics import Metrics
 from filedock.settings import Settings
 from filedock.web.middleware.observability import RequestObserver, metrics_endpoint
 from filedock.web.middleware.request import RequestMiddleware
@@ -86,9 +86,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-def create_app(settings: Settings, *, background: bool = True) -> Starlette:
-    """Build the app; stores open in the lifespan and close on shutdown."""
-    components = Components.build(settings)
+def create_app(
+    settings: Settings, *, background: bool = True, clock: Clock | None = None
+) -> Starlette:
+    """Build the app; stores open in the lifespan and close on shutdown. `clock` (default: the
+    system clock) is the time every service sees."""
+    components = Components.build(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -119,7 +122,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     app.state.components = components
     # Dashboard at / and metrics at /metrics (public: authentication guards /v1 only).
     app.router.routes.extend(dashboard_routes())
-    metrics = Metrics()
+    metrics = components.metrics
     app.state.metrics = metrics
     if settings.metrics_enabled:
         app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

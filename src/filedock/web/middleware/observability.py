@@ -110,6 +110,6 @@ class RequestObserver:
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     components: Components = request.app.state.components
-    await metrics.refresh_storage(components.metadata)
+    await metrics.refresh_storage(components.metadata, components.clock.now())
     body = await anyio.to_thread.run_sync(metrics.exposition)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
