@@ -9,7 +9,18 @@ from pathlib import Path
 from filedock.metadata import migrate
 
 # Each costs tens of milliseconds (Alembic + SQLAlchemy about 0.4 s) and none is needed to serve.
-HEAVY = ("alembic", "sqlalchemy", "httpx", "tiktoken", "PIL", "pypdf", "docx", "pptx", "boto3")
+HEAVY = (
+    "alembic",
+    "sqlalchemy",
+    "httpx",
+    "tiktoken",
+    "PIL",
+    "pypdf",
+    "docx",
+    "pptx",
+    "boto3",
+    "psycopg",
+)
 
 CODE = """
 import asyncio, sys
