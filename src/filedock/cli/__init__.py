@@ -2,8 +2,6 @@
 
 from filedock.cli import admin, server  # noqa: F401  (they register their commands on `main`)
 from filedock.cli.main import main
-from filedock.cli.remote import register_client_commands
 
-register_client_commands(main)
-
+# The client commands (cli/remote.py) are added by main's group class when first needed.
 __all__ = ["main"]
