@@ -9,10 +9,15 @@ from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
+from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
+from filedock.metadata.db import Database, database_for_url
 from filedock.metadata.factory import store_for_url
+from filedock.metadata.ledger import BlobLedger
 from filedock.services.files import FileService
+from filedock.services.fsck import Fsck
 from filedock.services.keys import ApiKeys
+from filedock.services.leases import BlobLeases
 from filedock.services.processing import Processor
 from filedock.services.projects import ProjectService
 from filedock.services.quotas import QuotaService
@@ -35,6 +40,9 @@ class Components:
     settings: Settings
     blobs: BlobStore
     metadata: MetadataStore
+    db: Database
+    ledger: BlobLedger
+    leases: BlobLeases
     files: FileService
     keys: ApiKeys
     sweeper: Sweeper
@@ -44,34 +52,51 @@ class Components:
     projects: ProjectService
     quotas: QuotaService
     limiter: RateLimiter
+    clock: Clock = field(default_factory=SystemClock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings) -> Components:
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Components:
+        clock = clock or SystemClock()
         blobs = blob_store_for_settings(settings)
         metadata = metadata_store_for(settings)
+        db = database_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
+        ledger = BlobLedger(db)
+        leases = BlobLeases(ledger, clock, settings.blob_lease_seconds)
         processor = Processor(settings, blobs, metadata)
-        files = FileService(settings, blobs, metadata, processor)
+        files = FileService(settings, blobs, metadata, processor, leases=leases)
         return cls(
             settings=settings,
             blobs=blobs,
             metadata=metadata,
+            db=db,
+            ledger=ledger,
+            leases=leases,
             processor=processor,
             files=files,
             keys=ApiKeys(metadata, settings.api_key),
-            sweeper=Sweeper(settings, blobs, metadata),
+            sweeper=Sweeper(settings, blobs, metadata, ledger, clock),
             uploads=UploadService(settings, files, blobs, metadata),
             projects=ProjectService(settings, metadata),
             quotas=files.quotas,
             limiter=RateLimiter(),
+            clock=clock,
+        )
+
+    def fsck(self) -> Fsck:
+        """A full audit of the blob store against the database (`filedock fsck`)."""
+        return Fsck(
+            self.blobs, self.ledger, self.sweeper, self.clock, self.settings.orphan_grace_seconds
         )
 
     async def open(self) -> None:
-        await self.metadata.open()
+        await self.metadata.open()  # applies migrations
+        await self.db.open()
         await self.blobs.open()
+        self.leases.start()
 
     async def start_background(self) -> None:
-        """Recover from a crash (temporaries, orphans) and start the periodic sweeper."""
+        """Sweep once (a crash's leftovers whose leases lapsed) and start the periodic sweeper."""
         await self.sweeper.sweep()
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
         # Files left in status uploaded by a stopped server are claimed by this loop too.
@@ -93,5 +118,7 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.leases.close()
         await self.blobs.close()
+        await self.db.close()
         await self.metadata.close()

@@ -467,10 +467,10 @@ def test_expiry_and_sweep(settings: Settings) -> None:
         upload = create(client, 20)
         assert upload["expires_at"] == upload["created_at"] + 3
         a = part_id(client, upload["id"], b"a" * 10)
-        # Orphan sweep with no grace: a pending Upload's parts are not orphans.
+        # A pending Upload's parts are rows: the ledger has nothing to sweep.
         sweeper = components(client).sweeper
-        report = client.portal.call(lambda: sweeper.sweep(orphan_grace=0))  # type: ignore[union-attr]
-        assert report.orphans == 0 and len(blob_files(settings.data_dir)) == 1
+        report = client.portal.call(sweeper.sweep)  # type: ignore[union-attr]
+        assert report.lapsed == 0 and len(blob_files(settings.data_dir)) == 1
         time.sleep(max(0.0, upload["expires_at"] + 1.05 - time.time()))
         err = error(add_part(client, upload["id"], b"b" * 10), 400)
         assert err["message"] == f"Upload {upload['id']} is expired and can no longer accept parts."

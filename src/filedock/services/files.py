@@ -23,6 +23,7 @@ from filedock.ids import new_blob_key, new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
 from filedock.services import audit
+from filedock.services.leases import BlobLeases
 from filedock.services.processing import Processor, report_json
 from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
@@ -96,7 +97,16 @@ class FileUpload:
         if self._writer is not None:
             raise InvalidRequest("Only one 'file' part is allowed", param="file")
         self.filename = filename
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
+        key = new_blob_key()
+        # The ledger knows of the blob before its first byte (see services/leases.py).
+        await self.service.leases.begin(key, "file")
+        await self.service.leases.step("file.intent", key)
+        try:
+            self._writer = await self.service.blobs.begin_write(key)
+        except BaseException:
+            await self.service.leases.release(key)
+            raise
+        await self.service.leases.step("file.writing", key)
 
     async def write(self, data: bytes | memoryview) -> None:
         assert self._writer is not None
@@ -135,11 +145,13 @@ class FileUpload:
                 self.fields.get("expires_after[seconds]"),
                 purpose,
             )
+            await self.service.leases.step("file.received", self._writer.key)
             info = await self._writer.commit()
         except BaseException:
             await self.abort()
             raise
         self._done = True
+        await self.service.leases.step("file.committed", info.key)
         held, self._held = self._held, None
         try:
             # The row's insert settles the hold: the real size moves to "used", the rest is
@@ -162,6 +174,7 @@ class FileUpload:
         if self._writer is not None and not self._done:
             self._done = True
             await self._writer.abort()
+            await self.service.leases.release(self._writer.key)
         await self.service.quotas.release(self._held)
         self._held = None
 
@@ -175,10 +188,13 @@ class FileService:
         blobs: BlobStore,
         metadata: MetadataStore,
         processor: Processor | None = None,
+        *,
+        leases: BlobLeases,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.leases = leases
         self.processor = processor or Processor(settings, blobs, metadata)
 
         self.quotas = QuotaService(settings, metadata)
@@ -272,13 +288,16 @@ class FileService:
         report: Report | None = None
         if self.processor.needs_check(purpose):
             if self.settings.reject_invalid:
+                # However long this takes, the blob's lease is renewed: no sweep can take it.
+                await self.leases.step("publish.validating", blob_key)
                 try:
                     report = await self.processor.validate_blob(purpose, filename, blob_key)
                 except BaseException:
-                    await self.blobs.delete(blob_key)
+                    await self.discard_blob(blob_key)
                     raise
+                await self.leases.step("publish.validated", blob_key)
                 if not report.valid:
-                    await self.blobs.delete(blob_key)
+                    await self.discard_blob(blob_key)
                     raise InvalidFileContent(report.status_details() or "", param="file")
             else:
                 status = "uploaded"
@@ -297,6 +316,9 @@ class FileService:
             blob_key=blob_key,
         )
         try:
+            await self.leases.step("publish.inserting", blob_key)
+            self.leases.check(blob_key)
+            # The insert consumes the blob's intent in the same statement (migration 0005).
             if held is None:
                 inserted = await self.metadata.insert_file(record)
             else:
@@ -307,8 +329,10 @@ class FileService:
                     raise await self.quotas.exceeded(project_id)
                 inserted = settled
         except BaseException:
-            await self.blobs.delete(blob_key)
+            await self.discard_blob(blob_key)
             raise
+        self.leases.published(blob_key)
+        await self.leases.step("publish.inserted", blob_key)
         if report is not None:
             try:
                 await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
@@ -321,6 +345,11 @@ class FileService:
             "file.created", project_id=project_id, file_id=inserted.id, purpose=purpose, bytes=size
         )
         return inserted
+
+    async def discard_blob(self, blob_key: str) -> None:
+        """Delete the bytes of a blob that will not be published, then drop its intent."""
+        await self.blobs.delete(blob_key)
+        await self.leases.release(blob_key)
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
         record = await self.metadata.get_file(project_id, file_id, int(time.time()))

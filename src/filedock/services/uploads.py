@@ -125,7 +125,16 @@ class PartUpload:
     async def open_file(self, filename: str) -> None:
         if self._writer is not None:
             raise InvalidRequest(f"Only one '{PART_FIELD}' field is allowed", param=PART_FIELD)
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
+        leases = self.service.files.leases
+        key = new_blob_key()
+        await leases.begin(key, "part")
+        await leases.step("part.intent", key)
+        try:
+            self._writer = await self.service.blobs.begin_write(key)
+        except BaseException:
+            await leases.release(key)
+            raise
+        await leases.step("part.writing", key)
 
     async def write(self, data: bytes | memoryview) -> None:
         assert self._writer is not None
@@ -142,11 +151,14 @@ class PartUpload:
         try:
             if self._writer is None:
                 raise InvalidRequest(f"'{PART_FIELD}' is a required property", param=PART_FIELD)
+            await self.service.files.leases.step("part.received", self._writer.key)
             info = await self._writer.commit()
         except BaseException:
             await self.abort()
             raise
         self._done = True
+        files = self.service.files
+        await files.leases.step("part.committed", info.key)
         part = UploadPartRecord(
             id=new_part_id(),
             upload_id=self.upload.id,
@@ -156,19 +168,24 @@ class PartUpload:
             created_at=int(time.time()),
         )
         try:
+            files.leases.check(info.key)
+            # The insert consumes the blob's intent in the same statement (migration 0005).
             added = await self.service.metadata.insert_upload_part(part, part.created_at)
         except BaseException:
-            await self.service.blobs.delete(info.key)
+            await files.discard_blob(info.key)
             raise
         if not added:
-            await self.service.blobs.delete(info.key)
+            await files.discard_blob(info.key)
             raise await self.service.explain_refused_part(self.upload, info.size)
+        files.leases.published(info.key)
+        await files.leases.step("part.inserted", info.key)
         return part
 
     async def abort(self) -> None:
         if self._writer is not None and not self._done:
             self._done = True
             await self._writer.abort()
+            await self.service.files.leases.release(self._writer.key)
 
 
 class UploadService:
@@ -397,14 +414,22 @@ class UploadService:
         if not await self.metadata.start_upload_completion(upload.id, file_id):
             raise self._state_error(await self._get(project_id, upload_id), "be completed")
         blob_key = new_blob_key()
+        leases = self.files.leases
+        await leases.begin(blob_key, "compose")
+        await leases.step("compose.intent", blob_key)
         try:
             info = await self.blobs.compose(blob_key, [p.blob_key for p in ordered])
         except BlobNotFound:
+            await self.files.discard_blob(blob_key)
             # Parts vanish only when the Upload was cancelled or expired meanwhile.
             current = await self._get(project_id, upload_id)
             if current.status_at(int(time.time())) != "pending":
                 raise self._state_error(current, "be completed") from None
             raise
+        except BaseException:
+            await self.files.discard_blob(blob_key)
+            raise
+        await leases.step("compose.composed", blob_key)
         try:
             if info.size != upload.bytes:
                 raise StorageError(
@@ -419,7 +444,7 @@ class UploadService:
                         param="md5",
                     )
         except BaseException:
-            await self.blobs.delete(blob_key)
+            await self.files.discard_blob(blob_key)
             raise
         record = await self.files.publish_file(
             project_id,
