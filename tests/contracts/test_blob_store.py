@@ -65,7 +65,6 @@ class Backend:
         return len(uploads.get("Uploads", []))
 
 
-
 @pytest.fixture(scope="module")
 def s3_bucket(request: pytest.FixtureRequest) -> str:
     swift: SwiftServer = request.getfixturevalue("swift_server")
