@@ -11,9 +11,11 @@ from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
+from filedock.metadata.bootstrap import BootstrapKeyRows
 from filedock.metadata.db import Database, database_for_url
 from filedock.metadata.factory import store_for_url
 from filedock.metadata.ledger import BlobLedger
+from filedock.metadata.ratelimits import RateLimitRows
 from filedock.services.files import FileService
 from filedock.services.fsck import Fsck
 from filedock.services.keys import ApiKeys
@@ -21,7 +23,7 @@ from filedock.services.leases import BlobLeases
 from filedock.services.processing import Processor
 from filedock.services.projects import ProjectService
 from filedock.services.quotas import QuotaService
-from filedock.services.ratelimit import RateLimiter
+from filedock.services.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from filedock.services.sweeper import Sweeper
 from filedock.services.uploads import UploadService
 from filedock.settings import Settings
@@ -51,7 +53,7 @@ class Components:
 
     projects: ProjectService
     quotas: QuotaService
-    limiter: RateLimiter
+    limiter: Limiter
     clock: Clock = field(default_factory=SystemClock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -74,12 +76,21 @@ class Components:
             leases=leases,
             processor=processor,
             files=files,
-            keys=ApiKeys(metadata, settings.api_key),
+            keys=ApiKeys(
+                metadata,
+                settings.api_key,
+                insert_bootstrap=BootstrapKeyRows(db).insert_if_absent,
+            ),
             sweeper=Sweeper(settings, blobs, metadata, ledger, clock),
             uploads=UploadService(settings, files, blobs, metadata),
             projects=ProjectService(settings, metadata),
             quotas=files.quotas,
-            limiter=RateLimiter(),
+            # One server on SQLite: buckets in memory; on PostgreSQL every server shares rows.
+            limiter=(
+                SharedRateLimiter(RateLimitRows(db), clock)
+                if db.dialect == "postgresql"
+                else RateLimiter()
+            ),
             clock=clock,
         )
 

@@ -10,7 +10,7 @@ from filedock.errors import MismatchedProject, RateLimited
 from filedock.services import audit
 from filedock.services.keys import Principal
 from filedock.services.projects import ProjectService
-from filedock.services.ratelimit import Allowance, Decision, RateLimiter, format_duration
+from filedock.services.ratelimit import Allowance, Decision, Limiter, format_duration
 from filedock.web.middleware.auth import REALM, ASGIApp, Message, Receive, Scope, Send, _header
 from filedock.web.responses import error_response
 
@@ -56,7 +56,7 @@ class GuardMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        limiter: Callable[[], RateLimiter],
+        limiter: Callable[[], Limiter],
         projects: Callable[[], ProjectService],
     ) -> None:
         self.app = app
@@ -81,7 +81,7 @@ class GuardMiddleware:
             principal.project_id
         )
         is_upload = scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS
-        decision = self.limiter().take(
+        decision = await self.limiter().acquire(
             principal.key_id, requests_per_minute, uploads_per_minute if is_upload else None
         )
         extra = _headers("requests", decision.requests) + _headers("uploads", decision.uploads)
