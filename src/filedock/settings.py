@@ -184,7 +184,8 @@ class Settings:
     )
     requests_per_minute: int = _setting(
         60000,
-        "Default requests per minute per API key (token bucket, per process); 0 = unlimited.",
+        "Default requests per minute per API key (token bucket; one budget across all servers "
+        "on PostgreSQL); 0 = unlimited.",
     )
     uploads_per_minute: int = _setting(
         1000,
