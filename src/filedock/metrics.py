@@ -105,10 +105,7 @@ class Metrics:
 
     async def refresh_storage(self, metadata: MetadataStore) -> None:
         """Set the per-purpose storage gauges from one GROUP BY query."""
-        try:
-            usage = await metadata.usage_by_purpose(int(time.time()))
-        except NotImplementedError:
-            return
+        usage = await metadata.usage_by_purpose(int(time.time()))
         self.stored_bytes.clear()
         self.stored_files.clear()
         for purpose, files, size in usage:

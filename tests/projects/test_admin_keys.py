@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.metadata.factory import metadata_store_for_url
 from filedock.services.keys import ApiKeys
 from tests.helpers import make_server
 from tests.projects.conftest import make_tenant, upload
@@ -165,7 +165,7 @@ def test_archiving_revokes_every_key_of_the_project(client: TestClient) -> None:
 
 @pytest.mark.anyio
 async def test_bootstrap_key_is_an_admin_key_of_the_default_project(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    store = metadata_store_for_url(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     await store.open()
     try:
         keys = ApiKeys(store)

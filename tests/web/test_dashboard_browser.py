@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from filedock.client import FilesClient
-from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.metadata.factory import metadata_store_for_url
 from tests.helpers import TEST_KEY, ServerProcess, make_server
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -73,7 +73,7 @@ def _mark_error(server: ServerProcess, file_id: str, details: str) -> None:
     """Give a file a failed status through the server's own metadata store."""
 
     async def mark() -> None:
-        store = SqliteMetadataStore(f"sqlite:///{server.data_dir / 'filedock.sqlite3'}")
+        store = metadata_store_for_url(f"sqlite:///{server.data_dir / 'filedock.sqlite3'}")
         await store.open()
         try:
             await store.update_file_status(file_id, "error", details)

@@ -38,6 +38,10 @@ def validation_options(settings: Settings) -> ValidationOptions:
         min_examples=settings.fine_tune_min_examples,
         context_tokens=settings.fine_tune_context_tokens,
         batch_max_tasks=settings.batch_max_requests,
+        batch_max_embedding_inputs=settings.batch_max_embedding_inputs,
+        image_max_bytes=settings.image_max_bytes,
+        images_per_example=settings.fine_tune_images_per_example,
+        image_examples=settings.fine_tune_image_examples,
         assistants_max_tokens=settings.assistants_max_tokens,
     )
 
