@@ -12,7 +12,7 @@ from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.bootstrap import BootstrapKeyRows
-from filedock.metadata.db import Database, database_for_url
+from filedock.metadata.db import Database
 from filedock.metadata.factory import store_for_url
 from filedock.metadata.ledger import BlobLedger
 from filedock.metadata.ratelimits import RateLimitRows
@@ -62,7 +62,7 @@ class Components:
         clock = clock or SystemClock()
         blobs = blob_store_for_settings(settings)
         metadata = metadata_store_for(settings)
-        db = database_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
+        db = metadata.db  # the ledger's rows share the store's pool
         ledger = BlobLedger(db)
         leases = BlobLeases(ledger, clock, settings.blob_lease_seconds)
         processor = Processor(settings, blobs, metadata)
@@ -102,7 +102,6 @@ class Components:
 
     async def open(self) -> None:
         await self.metadata.open()  # applies migrations
-        await self.db.open()
         await self.blobs.open()
         self.leases.start()
 
@@ -131,5 +130,4 @@ class Components:
         self._tasks.clear()
         await self.leases.close()
         await self.blobs.close()
-        await self.db.close()
         await self.metadata.close()

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from filedock.clock import FakeClock
 from filedock.components import Components
 from filedock.metadata import migrate
-from filedock.metadata.db import database_for_url
+from filedock.metadata.factory import database_for_url
 from filedock.metadata.ratelimits import RateLimitRows
 from filedock.services.ratelimit import SharedRateLimiter
 from filedock.settings import Settings
