@@ -107,7 +107,7 @@ class Settings:
         "Refuse content downloads of purposes assistants and user_data, as api.openai.com does.",
     )
     sweep_interval_seconds: float = _setting(
-        30.0, "How often the background sweeper removes expired files and orphan bytes."
+        30.0, "How often the background sweeper removes expired files and lapsed blobs."
     )
     blob_lease_seconds: float = _setting(
         60.0,
