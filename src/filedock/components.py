@@ -12,10 +12,10 @@ from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.bootstrap import BootstrapKeyRows
-from filedock.metadata.db import Database
 from filedock.metadata.factory import store_for_url
 from filedock.metadata.ledger import BlobLedger
 from filedock.metadata.ratelimits import RateLimitRows
+from filedock.metrics import Metrics
 from filedock.services.files import FileService
 from filedock.services.fsck import Fsck
 from filedock.services.keys import ApiKeys
@@ -36,62 +36,106 @@ def metadata_store_for(settings: Settings) -> MetadataStore:
 
 
 @dataclass
-class Components:
-    """Everything one filedock process runs on."""
+class AdminComponents:
+    """What the admin commands need: the metadata store, API keys and projects.
+
+    No blob store: keys and projects can be managed while the object store is down.
+    """
 
     settings: Settings
+    clock: Clock
+    metadata: MetadataStore
+    keys: ApiKeys
+    projects: ProjectService
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> AdminComponents:
+        clock = clock or SystemClock()
+        metadata = metadata_store_for(settings)
+        return cls(
+            settings=settings,
+            clock=clock,
+            metadata=metadata,
+            keys=ApiKeys(
+                metadata,
+                clock,
+                settings.api_key,
+                insert_bootstrap=BootstrapKeyRows(metadata.db).insert_if_absent,
+            ),
+            projects=ProjectService(settings, metadata, clock),
+        )
+
+    async def open(self) -> None:
+        await self.metadata.open()
+
+    async def close(self) -> None:
+        await self.metadata.close()
+
+
+@dataclass
+class Components:
+    """Everything one filedock process runs on, each built once here and injected."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
     blobs: BlobStore
     metadata: MetadataStore
-    db: Database
     ledger: BlobLedger
     leases: BlobLeases
-    files: FileService
     keys: ApiKeys
-    sweeper: Sweeper
-    processor: Processor
-    uploads: UploadService
-
     projects: ProjectService
     quotas: QuotaService
+    processor: Processor
+    files: FileService
+    uploads: UploadService
+    sweeper: Sweeper
     limiter: Limiter
-    clock: Clock = field(default_factory=SystemClock)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None) -> Components:
-        clock = clock or SystemClock()
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Components:
+        admin = AdminComponents.build(settings, clock=clock)
+        clock, metadata = admin.clock, admin.metadata
+        metrics = Metrics()
         blobs = blob_store_for_settings(settings)
-        metadata = metadata_store_for(settings)
-        db = metadata.db  # the ledger's rows share the store's pool
-        ledger = BlobLedger(db)
+        quotas = QuotaService(settings, metadata, clock)
+        processor = Processor(settings, blobs, metadata, clock=clock, metrics=metrics.processing)
+        # The blob ledger's rows share the store's pool; leases are this process's side of it.
+        ledger = BlobLedger(metadata.db)
         leases = BlobLeases(ledger, clock, settings.blob_lease_seconds)
-        processor = Processor(settings, blobs, metadata)
-        files = FileService(settings, blobs, metadata, processor, leases=leases)
+        files = FileService(
+            settings,
+            blobs,
+            metadata,
+            processor=processor,
+            quotas=quotas,
+            clock=clock,
+            leases=leases,
+        )
         return cls(
             settings=settings,
+            clock=clock,
+            metrics=metrics,
             blobs=blobs,
             metadata=metadata,
-            db=db,
             ledger=ledger,
             leases=leases,
+            keys=admin.keys,
+            projects=admin.projects,
+            quotas=quotas,
             processor=processor,
             files=files,
-            keys=ApiKeys(
-                metadata,
-                settings.api_key,
-                insert_bootstrap=BootstrapKeyRows(db).insert_if_absent,
+            uploads=UploadService(
+                settings, blobs, metadata, files=files, quotas=quotas, clock=clock
             ),
             sweeper=Sweeper(settings, blobs, metadata, ledger, clock),
-            uploads=UploadService(settings, files, blobs, metadata),
-            projects=ProjectService(settings, metadata),
-            quotas=files.quotas,
             # One server on SQLite: buckets in memory; on PostgreSQL every server shares rows.
             limiter=(
-                SharedRateLimiter(RateLimitRows(db), clock)
-                if db.dialect == "postgresql"
+                SharedRateLimiter(RateLimitRows(metadata.db), clock)
+                if metadata.db.dialect == "postgresql"
                 else RateLimiter()
             ),
-            clock=clock,
         )
 
     def fsck(self) -> Fsck:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from filedock.clock import Clock
 from filedock.errors import AuthenticationFailed, InvalidRequest, NotFound
 from filedock.ids import new_api_key, new_key_id
 from filedock.metadata.base import MetadataStore
@@ -48,11 +48,13 @@ class ApiKeys:
     def __init__(
         self,
         metadata: MetadataStore,
+        clock: Clock,
         configured_key: str = "",
         *,
         insert_bootstrap: Callable[[ApiKeyRecord], Awaitable[bool]] | None = None,
     ) -> None:
         self._metadata = metadata
+        self._clock = clock
         self._configured = configured_key
         self._insert_bootstrap = insert_bootstrap
 
@@ -77,7 +79,7 @@ class ApiKeys:
         if (
             record is None
             or record.revoked_at is not None
-            or (record.expires_at is not None and record.expires_at <= time.time())
+            or (record.expires_at is not None and record.expires_at <= self._clock.time())
             or not hmac.compare_digest(record.key_hash, digest)
         ):
             # Revoked and expired keys get the same answer as unknown ones.
@@ -103,7 +105,7 @@ class ApiKeys:
     ) -> tuple[ApiKeyRecord, str]:
         if role not in KEY_ROLES:
             raise InvalidRequest(f"'{role}' is not one of {list(KEY_ROLES)} - 'role'", param="role")
-        now = int(time.time())
+        now = self._clock.now()
         if expires_at is not None and expires_at <= now:
             raise InvalidRequest("expires_at must be in the future", param="expires_at")
         secret = new_api_key()
@@ -122,6 +124,7 @@ class ApiKeys:
     def _created(self, record: ApiKeyRecord) -> None:
         audit.record(
             "key.created",
+            self._clock.time(),
             project_id=record.project_id,
             key_id=record.id,
             new_key_prefix=record.prefix,
@@ -142,11 +145,12 @@ class ApiKeys:
         return record
 
     async def revoke(self, key_id_or_prefix: str) -> ApiKeyRecord:
-        record = await self._metadata.revoke_api_key(key_id_or_prefix, int(time.time()))
+        record = await self._metadata.revoke_api_key(key_id_or_prefix, self._clock.now())
         if record is None:
             raise InvalidRequest(f"No such API key: {key_id_or_prefix}", param="key")
         audit.record(
             "key.revoked",
+            self._clock.time(),
             project_id=record.project_id,
             key_id=record.id,
             revoked_key_prefix=record.prefix,

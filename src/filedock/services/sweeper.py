@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from filedock.blobs.base import BlobStore
-from filedock.clock import Clock, SystemClock
+from filedock.clock import Clock
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.ledger import BlobLedger
 from filedock.services import audit
@@ -49,13 +49,13 @@ class Sweeper:
         blobs: BlobStore,
         metadata: MetadataStore,
         ledger: BlobLedger,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
         self.ledger = ledger
-        self.clock = clock or SystemClock()
+        self.clock = clock
         self.claimer = "sweep_" + secrets.token_hex(8)
 
     async def sweep(self) -> SweepReport:
@@ -74,6 +74,7 @@ class Sweeper:
                 await self.blobs.delete(record.blob_key)
                 audit.record(
                     "file.expired",
+                    self.clock.time(),
                     project_id=record.project_id,
                     file_id=record.id,
                     bytes=record.bytes,

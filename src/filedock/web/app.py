@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from filedock.clock import Clock
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
@@ -86,9 +87,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-def create_app(settings: Settings, *, background: bool = True) -> Starlette:
-    """Build the app; stores open in the lifespan and close on shutdown."""
-    components = Components.build(settings)
+def create_app(
+    settings: Settings, *, background: bool = True, clock: Clock | None = None
+) -> Starlette:
+    """Build the app; stores open in the lifespan and close on shutdown. `clock` (default: the
+    system clock) is the time every service sees."""
+    components = Components.build(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -124,6 +128,6 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
     # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
     # on before RequestIdMiddleware so it runs inside it and sees the request id.
     app.router.routes.extend(dashboard_routes())
-    install_observability(app, settings)
+    install_observability(app, settings, components.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import anyio
 import anyio.to_thread
 
+from filedock.client.errors import UploadCancelled
+
 T = TypeVar("T")
 
 
@@ -65,7 +67,7 @@ class AsyncTaskGroup:
 
 
 def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The error that stopped the group: not a cancellation that followed it."""
+    """The error that stopped the group, not a cancellation that followed it."""
     leaves: list[BaseException] = []
 
     def walk(e: BaseException) -> None:
@@ -77,5 +79,11 @@ def _first_failure(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
     walk(group)
     cancelled = anyio.get_cancelled_exc_class()
-    real = [e for e in leaves if not isinstance(e, cancelled)]
-    return (real or leaves)[0]
+    # Tasks that saw the group stop raise UploadCancelled: they are consequences, not the cause;
+    # when only those and cancellations remain, the caller itself was cancelled.
+    real = [e for e in leaves if not isinstance(e, (cancelled, UploadCancelled))]
+    if real:
+        return real[0]
+    # No task failed, so the group stopped because the caller was cancelled (anyio may have
+    # absorbed the cancellations themselves): the caller's cancellation goes on.
+    return next((e for e in leaves if isinstance(e, cancelled)), cancelled())
