@@ -465,7 +465,8 @@ def test_cancel(client: TestClient, settings: Settings) -> None:
 
 
 def test_expiry_and_sweep(settings: Settings, clock: FakeClock) -> None:
-    with make_client(settings.replace(upload_expiry_seconds=60), clock) as client:
+    settings = settings.replace(upload_expiry_seconds=60, blob_lease_seconds=10)
+    with make_client(settings, clock) as client:
         upload = create(client, 20)
         assert upload["expires_at"] == upload["created_at"] + 60
         a = part_id(client, upload["id"], b"a" * 10)

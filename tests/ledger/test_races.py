@@ -76,8 +76,8 @@ def sweeping_hook(stack: Stack, seen: list[str], *, renew: bool = True, only: st
 
 async def post_file(files: FileService, data: bytes, filename: str = "train.jsonl") -> FileRecord:
     upload = files.create_file(DEFAULT_PROJECT_ID)
-    upload.add_field("purpose", "fine-tune")
-    await upload.open_file(filename)
+    upload.set_purpose("fine-tune")
+    await upload.open(filename)
     half = len(data) // 2
     await upload.write(data[:half])
     await upload.write(data[half:])
@@ -93,24 +93,20 @@ async def via_uploads(stack: Stack, data: bytes) -> FileRecord:
     uploads = stack.components.uploads
     view = await uploads.create_upload(
         DEFAULT_PROJECT_ID,
-        {
-            "filename": "train.jsonl",
-            "purpose": "fine-tune",
-            "bytes": len(data),
-            "mime_type": "application/jsonl",
-        },
+        filename="train.jsonl",
+        purpose="fine-tune",
+        bytes=len(data),
+        mime_type="application/jsonl",
     )
     part_ids = []
     half = len(data) // 2
     for piece in (data[:half], data[half:]):
         part = await uploads.add_upload_part(DEFAULT_PROJECT_ID, view.upload.id)
-        await part.open_file("blob")
+        await part.open()
         await part.write(piece)
         part_ids.append((await part.finish()).id)
     done = await uploads.complete_upload(
-        DEFAULT_PROJECT_ID,
-        view.upload.id,
-        {"part_ids": part_ids, "md5": hashlib.md5(data).hexdigest()},
+        DEFAULT_PROJECT_ID, view.upload.id, part_ids, hashlib.md5(data).hexdigest()
     )
     assert done.file is not None
     return done.file
