@@ -208,7 +208,7 @@ def test_server_killed_mid_upload_leaves_nothing_after_the_sweep(
     env = shared_env(
         postgres_server,
         swift_server,
-        FILEDOCK_ORPHAN_GRACE_SECONDS="2",
+        FILEDOCK_BLOB_LEASE_SECONDS="2",  # A dies: its upload's lease lapses within 2 s
         FILEDOCK_SWEEP_INTERVAL_SECONDS="0.5",
     )
     a = start(tmp_path / "a", env)

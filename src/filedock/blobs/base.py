@@ -156,8 +156,14 @@ class BlobStore(abc.ABC):
         """Every committed blob as (key, modification time as a Unix timestamp)."""
 
     @abc.abstractmethod
-    async def remove_abandoned_temporaries(self) -> int:
-        """Delete temporary bytes of writes whose writer is gone (a crash mid-upload)."""
+    def list_temporaries(self) -> AsyncIterator[tuple[str, float]]:
+        """Unfinished writes (temporary files, S3 multipart uploads) as (key, start time)."""
+
+    @abc.abstractmethod
+    async def discard(self, key: str) -> None:
+        """Remove everything stored for `key`: the committed blob and any unfinished write of
+        it. For the blob ledger's sweep: the caller has established that nobody writes `key`
+        any more (its lease lapsed and was claimed), never by age."""
 
     async def ping(self) -> None:
         """Raise StorageError when the store cannot be reached."""
@@ -173,8 +179,8 @@ class BlobStore(abc.ABC):
           the S3 store streams the parts through a bounded buffer instead (constant memory).
         - Atomic and durable like a write: `dest_key` is invisible until it is complete, and
           when this returns it survives a crash. On any failure nothing remains under
-          `dest_key` (an interrupted attempt may leave a temporary that
-          `remove_abandoned_temporaries` / an aborted multipart upload clean-up removes).
+          `dest_key` (an interrupted attempt may leave a temporary that `discard(dest_key)`
+          removes: the caller records an intent for `dest_key` first).
         - The parts are read, never changed or deleted: the caller deletes them once it has
           recorded the composed blob. A key may appear more than once; no parts gives an
           empty blob. `dest_key` must be a new key.

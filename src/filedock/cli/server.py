@@ -1,4 +1,4 @@
-"""Server commands: `filedock serve` and `filedock migrate`."""
+"""Server commands: `filedock serve`, `filedock migrate` and `filedock fsck`."""
 
 from __future__ import annotations
 
@@ -124,3 +124,21 @@ def migrate(**overrides: Any) -> None:
 
 async def _noop(components: AdminComponents) -> None:
     return None
+
+
+@main.command()
+@click.option("--verify", is_flag=True, help="Also read every blob: compare size and sha256.")
+@click.option("--repair", is_flag=True, help="Remove orphan blobs and unfinished writes.")
+@_setting_options
+def fsck(verify: bool, repair: bool, **overrides: Any) -> None:
+    """Audit the blob store against the database (read-only unless --repair).
+
+    Reports blobs without rows, rows without blobs, unfinished writes nobody holds, and with
+    --verify size/sha256 mismatches. Exits 1 when something is (still) wrong.
+    """
+    settings = _settings(overrides)
+    report = _run(settings, lambda c: c.fsck().run(verify=verify, repair=repair))
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        sys.exit(1)

@@ -24,6 +24,7 @@ from filedock.metadata.base import SORT_KEYS, CursorNotFound, MetadataStore, Ord
 from filedock.models import ALL_PURPOSES, FILE_STATUSES, UPLOAD_PURPOSES, FilePage, FileRecord
 from filedock.services import audit
 from filedock.services.intake import FileUpload
+from filedock.services.leases import BlobLeases
 from filedock.services.processing import Processor, report_json
 from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
@@ -64,6 +65,7 @@ class FileService:
         processor: Processor,
         quotas: QuotaService,
         clock: Clock,
+        leases: BlobLeases,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
@@ -71,6 +73,7 @@ class FileService:
         self.processor = processor
         self.quotas = quotas
         self.clock = clock
+        self.leases = leases
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -146,13 +149,16 @@ class FileService:
         report: Report | None = None
         if self.processor.needs_check(purpose):
             if self.settings.reject_invalid:
+                # However long this takes, the blob's lease is renewed: no sweep can take it.
+                await self.leases.step("publish.validating", blob_key)
                 try:
                     report = await self.processor.check_blob(purpose, filename, blob_key)
                 except BaseException:
-                    await self.blobs.delete(blob_key)
+                    await self.discard_blob(blob_key)
                     raise
+                await self.leases.step("publish.validated", blob_key)
                 if not report.valid:
-                    await self.blobs.delete(blob_key)
+                    await self.discard_blob(blob_key)
                     raise InvalidFileContent(report.status_details() or "", param="file")
             else:
                 status = "uploaded"
@@ -171,6 +177,9 @@ class FileService:
             blob_key=blob_key,
         )
         try:
+            await self.leases.step("publish.inserting", blob_key)
+            self.leases.check(blob_key)
+            # The insert consumes the blob's intent in the same statement (migration 0005).
             if held is None:
                 inserted = await self.metadata.insert_file(record)
             else:
@@ -181,8 +190,10 @@ class FileService:
                     raise await self.quotas.exceeded(project_id)
                 inserted = settled
         except BaseException:
-            await self.blobs.delete(blob_key)
+            await self.discard_blob(blob_key)
             raise
+        self.leases.published(blob_key)
+        await self.leases.step("publish.inserted", blob_key)
         if report is not None:
             try:
                 await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
@@ -200,6 +211,11 @@ class FileService:
             bytes=size,
         )
         return inserted
+
+    async def discard_blob(self, blob_key: str) -> None:
+        """Delete the bytes of a blob that will not be published, then drop its intent."""
+        await self.blobs.delete(blob_key)
+        await self.leases.release(blob_key)
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
         record = await self.metadata.get_file(project_id, file_id, self.clock.now())

@@ -140,7 +140,7 @@ class RequestMiddleware:
             raise
         per_minute, uploads_per_minute = await components.projects.rate_limits(principal.project_id)
         is_upload_request = method == "POST" and path in UPLOAD_PATHS
-        decision = components.limiter.take(
+        decision = await components.limiter.acquire(
             principal.key_id, per_minute, uploads_per_minute if is_upload_request else None
         )
         extra_headers += limit_headers(decision)
