@@ -260,28 +260,55 @@ class BatchRows:
 
         A result counts only while its server still holds the request's lease: a request
         whose lease ran out and was taken over, or that was fenced, is not recorded twice.
+        The leases are checked (and on PostgreSQL the rows locked) first, then every update
+        runs as one statement per kind, so a group costs a few statements, not one per result.
         """
-        counted: list[bool] = []
+        by_lease: dict[tuple[str, str], list[int]] = {}
+        for r in results:
+            by_lease.setdefault((r.batch_id, r.owner), []).append(r.line)
         async with self.db.transaction() as tx:
+            held: set[tuple[str, int]] = set()
+            for (batch_id, owner), lines in by_lease.items():
+                for at in range(0, len(lines), 500):
+                    part = lines[at : at + 500]
+                    marks = ", ".join("?" for _ in part)
+                    rows = await tx.fetch_all(
+                        "SELECT line FROM batch_requests WHERE batch_id = ? AND state = 'leased' "
+                        f"AND lease_owner = ? AND line IN ({marks}){self.db.for_update}",
+                        [batch_id, owner, *part],
+                    )
+                    held.update((batch_id, int(row[0])) for row in rows)
+            counted: list[bool] = []
+            backs: list[tuple[object, ...]] = []
+            dones: list[tuple[object, ...]] = []
             for r in results:
+                key = (r.batch_id, r.line)
+                counted.append(key in held)
+                if key not in held:
+                    continue
+                held.discard(key)  # a second result for the same request does not count
                 if r.outcome is None:
-                    count = await tx.execute(
-                        "UPDATE batch_requests SET state = 'pending', not_before_ms = ?, "
-                        "lease_owner = NULL, lease_until = NULL WHERE batch_id = ? AND line = ? "
-                        "AND state = 'leased' AND lease_owner = ?",
-                        (r.not_before_ms, r.batch_id, r.line, r.owner),
-                    )
+                    backs.append((r.not_before_ms, r.batch_id, r.line, r.owner))
                 else:
-                    tokens = _tokens(r.usage)
-                    count = await tx.execute(
-                        "UPDATE batch_requests SET state = 'done', outcome = ?, result = ?, "
-                        "input_tokens = ?, cached_tokens = ?, output_tokens = ?, "
-                        "reasoning_tokens = ?, total_tokens = ?, lease_owner = NULL, "
-                        "lease_until = NULL WHERE batch_id = ? AND line = ? "
-                        "AND state = 'leased' AND lease_owner = ?",
-                        (r.outcome, r.result, *tokens, r.batch_id, r.line, r.owner),
+                    dones.append(
+                        (r.outcome, r.result, *_tokens(r.usage), r.batch_id, r.line, r.owner)
                     )
-                counted.append(count == 1)
+            if backs:
+                await tx.execute_many(
+                    "UPDATE batch_requests SET state = 'pending', not_before_ms = ?, "
+                    "lease_owner = NULL, lease_until = NULL WHERE batch_id = ? AND line = ? "
+                    "AND state = 'leased' AND lease_owner = ?",
+                    backs,
+                )
+            if dones:
+                await tx.execute_many(
+                    "UPDATE batch_requests SET state = 'done', outcome = ?, result = ?, "
+                    "input_tokens = ?, cached_tokens = ?, output_tokens = ?, "
+                    "reasoning_tokens = ?, total_tokens = ?, lease_owner = NULL, "
+                    "lease_until = NULL WHERE batch_id = ? AND line = ? "
+                    "AND state = 'leased' AND lease_owner = ?",
+                    dones,
+                )
         return counted
 
     async def unfinished(self, batch_id: str, now: int) -> tuple[int, int]:
