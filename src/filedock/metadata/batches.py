@@ -213,15 +213,20 @@ class BatchRows:
         self, batch_id: str, owner: str, now: int, lease_until: int, now_ms: int, limit: int
     ) -> list[ClaimedLine]:
         """Lease up to `limit` pending requests (lowest lines first) of a batch that may run."""
+        # The pick is a MATERIALIZED CTE (evaluated once): as a subquery PostgreSQL may re-run
+        # it per updated row, and SKIP LOCKED then skips the rows this statement just updated.
         rows = await self.db.fetch_all(
+            "WITH pick AS MATERIALIZED (SELECT line AS picked FROM batch_requests "
+            "WHERE batch_id = ? AND state = 'pending' AND not_before_ms <= ? "
+            f"ORDER BY line LIMIT ?{self.db.skip_locked}) "
             "UPDATE batch_requests SET state = 'leased', lease_owner = ?, lease_until = ?, "
-            "attempts = attempts + 1 WHERE batch_id = ? AND state = 'pending' AND line IN "
-            "(SELECT line FROM batch_requests WHERE batch_id = ? AND state = 'pending' "
-            f"AND not_before_ms <= ? ORDER BY line LIMIT ?{self.db.skip_locked}) "
+            "attempts = attempts + 1 FROM pick "
+            "WHERE batch_requests.batch_id = ? AND batch_requests.line = pick.picked "
+            "AND batch_requests.state = 'pending' "
             "AND EXISTS (SELECT 1 FROM batches WHERE id = ? AND status = 'in_progress' "
             "AND expires_at > ?) "
             "RETURNING line, custom_id, byte_offset, byte_length, attempts",
-            (owner, lease_until, batch_id, batch_id, now_ms, limit, batch_id, now),
+            (batch_id, now_ms, limit, owner, lease_until, batch_id, batch_id, now),
         )
         lines = [
             ClaimedLine(batch_id, int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows
