@@ -40,6 +40,7 @@ class LineResult:
     result: str | None = None  # the output/error file line (JSON text)
     usage: BatchUsage | None = None
     not_before_ms: int = 0  # retries: not sent again before this time
+    sent: bool = True  # False: given back unsent (its claim does not count as an attempt)
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,7 @@ class BatchRows:
                     continue
                 held.discard(key)  # a second result for the same request does not count
                 if r.outcome is None:
-                    backs.append((r.not_before_ms, r.batch_id, r.line, r.owner))
+                    backs.append((r.not_before_ms, 0 if r.sent else 1, r.batch_id, r.line, r.owner))
                 else:
                     dones.append(
                         (r.outcome, r.result, *_tokens(r.usage), r.batch_id, r.line, r.owner)
@@ -301,8 +302,8 @@ class BatchRows:
             if backs:
                 await tx.execute_many(
                     "UPDATE batch_requests SET state = 'pending', not_before_ms = ?, "
-                    "lease_owner = NULL, lease_until = NULL WHERE batch_id = ? AND line = ? "
-                    "AND state = 'leased' AND lease_owner = ?",
+                    "attempts = attempts - ?, lease_owner = NULL, lease_until = NULL "
+                    "WHERE batch_id = ? AND line = ? AND state = 'leased' AND lease_owner = ?",
                     backs,
                 )
             if dones:

@@ -381,12 +381,14 @@ class EngineLane:
     ) -> LineResult:
         return LineResult(p.batch.id, p.line.line, self.owner, outcome, line, usage)
 
-    def _back(self, p: Pending, delay: float) -> LineResult:
+    def _back(self, p: Pending, delay: float, *, sent: bool = True) -> LineResult:
         not_before = int((self.clock.time() + delay) * 1000) if delay > 0 else 0
-        return LineResult(p.batch.id, p.line.line, self.owner, None, not_before_ms=not_before)
+        return LineResult(
+            p.batch.id, p.line.line, self.owner, None, not_before_ms=not_before, sent=sent
+        )
 
     def _give_back(self, p: Pending) -> None:
-        task = asyncio.ensure_future(self.recorder.record(self._back(p, 0)))
+        task = asyncio.ensure_future(self.recorder.record(self._back(p, 0, sent=False)))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     # shutdown ------------------------------------------------------------------------------
@@ -406,6 +408,6 @@ class EngineLane:
         queued, self.queue = list(self.queue), deque()
         for p in queued:
             with contextlib.suppress(Exception):
-                await self.recorder.record(self._back(p, 0))
+                await self.recorder.record(self._back(p, 0, sent=False))
         with contextlib.suppress(Exception):
             await self._release(len(self.held))
