@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 UPLOAD_PURPOSES: tuple[str, ...] = (
     "fine-tune",
@@ -40,20 +38,6 @@ class FileRecord:
     blob_key: str
     seq: int = 0
 
-    def to_openai(self) -> dict[str, Any]:
-        """The File object, keys in api.openai.com's order."""
-        return {
-            "object": "file",
-            "id": self.id,
-            "purpose": self.purpose,
-            "filename": self.filename,
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "status": self.status,
-            "status_details": self.status_details,
-        }
-
 
 @dataclass(frozen=True)
 class FilePage:
@@ -61,16 +45,6 @@ class FilePage:
 
     files: list[FileRecord]
     has_more: bool
-
-    def to_openai(self) -> dict[str, Any]:
-        data = [f.to_openai() for f in self.files]
-        return {
-            "object": "list",
-            "data": data,
-            "has_more": self.has_more,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
 
 
 @dataclass(frozen=True)
@@ -91,21 +65,6 @@ class ApiKeyRecord:
     def is_admin(self) -> bool:
         return self.role == ROLE_ADMIN
 
-    def to_openai(self) -> dict[str, Any]:
-        """An `organization.project.api_key` object (never the secret; see docs/projects.md)."""
-        return {
-            "object": "organization.project.api_key",
-            "redacted_value": self.prefix + "...",
-            "name": self.name,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "last_used_at": None,
-            "id": self.id,
-            "project_id": self.project_id,
-            "role": self.role,
-            "revoked_at": self.revoked_at,
-        }
-
 
 # projects and quotas
 
@@ -123,22 +82,6 @@ class ProjectRecord:
     uploads_per_minute: int | None = None
     used_bytes: int = 0
     reserved_bytes: int = 0
-
-    def to_openai(
-        self, quota: int, requests_per_minute: int, uploads_per_minute: int
-    ) -> dict[str, Any]:
-        """An `organization.project` object plus filedock's limits (effective values)."""
-        return {
-            "id": self.id,
-            "object": "organization.project",
-            "name": self.name,
-            "created_at": self.created_at,
-            "archived_at": self.archived_at,
-            "status": "archived" if self.archived_at is not None else "active",
-            "storage_quota_bytes": quota,
-            "max_requests_per_1_minute": requests_per_minute,
-            "max_uploads_per_1_minute": uploads_per_minute,
-        }
 
 
 @dataclass(frozen=True)
@@ -167,22 +110,6 @@ class ProjectUsage:
     used_bytes: int
     reserved_bytes: int
     purposes: list[PurposeUsage]
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "object": "organization.project.usage",
-            "project_id": self.project_id,
-            "bytes": sum(p.bytes for p in self.purposes),
-            "file_count": sum(p.file_count for p in self.purposes),
-            "purposes": {
-                p.purpose: {"bytes": p.bytes, "file_count": p.file_count} for p in self.purposes
-            },
-            "quota": {
-                "limit_bytes": self.quota_bytes,
-                "used_bytes": self.used_bytes,
-                "reserved_bytes": self.reserved_bytes,
-            },
-        }
 
 
 UPLOAD_STATUSES: tuple[str, ...] = ("pending", "completed", "cancelled", "expired")
@@ -217,22 +144,6 @@ class UploadRecord:
             return "expired"
         return self.status
 
-    def to_openai(self, file: FileRecord | None = None) -> dict[str, Any]:
-        """The Upload object, keys in api.openai.com's order; `file` only once completed."""
-        body: dict[str, Any] = {
-            "id": self.id,
-            "object": "upload",
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": self.status,
-            "expires_at": self.expires_at,
-        }
-        if self.status == "completed":
-            body["file"] = file.to_openai() if file is not None else None
-        return body
-
 
 @dataclass(frozen=True)
 class UploadPartRecord:
@@ -244,14 +155,6 @@ class UploadPartRecord:
     sha256: str
     blob_key: str
     created_at: int
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "upload.part",
-            "created_at": self.created_at,
-            "upload_id": self.upload_id,
-        }
 
 
 # --- Batch API -----------------------------------------------------------------------------
@@ -274,15 +177,6 @@ class BatchUsage:
     output_tokens: int = 0
     reasoning_tokens: int = 0
     total_tokens: int = 0
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "input_tokens_details": {"cached_tokens": self.cached_tokens},
-            "output_tokens": self.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
-            "total_tokens": self.total_tokens,
-        }
 
 
 @dataclass(frozen=True)
@@ -341,57 +235,11 @@ class BatchRecord:
             self.total_tokens,
         )
 
-    def to_openai(self) -> dict[str, Any]:
-        """The Batch object: exactly OpenAI's keys, in its order."""
-        usage = self.usage
-        return {
-            "id": self.id,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "errors": (
-                {"object": "list", "data": json.loads(self.errors)}
-                if self.errors is not None
-                else None
-            ),
-            "input_file_id": self.input_file_id,
-            "completion_window": self.completion_window,
-            "status": self.status,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "created_at": self.created_at,
-            "in_progress_at": self.in_progress_at,
-            "expires_at": self.expires_at,
-            "finalizing_at": self.finalizing_at,
-            "completed_at": self.completed_at,
-            "failed_at": self.failed_at,
-            "expired_at": self.expired_at,
-            "cancelling_at": self.cancelling_at,
-            "cancelled_at": self.cancelled_at,
-            "request_counts": {
-                "total": self.total,
-                "completed": self.completed,
-                "failed": self.failed,
-            },
-            "usage": usage.to_openai() if usage is not None else None,
-            "metadata": json.loads(self.metadata) if self.metadata is not None else None,
-        }
-
 
 @dataclass(frozen=True)
 class BatchPage:
     batches: list[BatchRecord]
     has_more: bool
-
-    def to_openai(self) -> dict[str, Any]:
-        data = [b.to_openai() for b in self.batches]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": self.has_more,
-        }
 
 
 @dataclass(frozen=True)
