@@ -121,6 +121,9 @@ class BatchRunner:
 
     # life ----------------------------------------------------------------------------------
     async def start(self) -> None:
+        for batch_id in await self.rows.ended_with_lines():
+            while await self.rows.delete_lines(batch_id):
+                pass
         self.recorder.start()
         for lane in self.lanes.values():
             lane.start()
