@@ -38,7 +38,7 @@ log = logging.getLogger("filedock.batch_runner")
 
 INITIAL_WINDOW = 4
 LATENCY_GROWTH = 3.0
-LATENCY_GROWTH_MIN = 0.05  # seconds: a growth smaller than this is noise, not a queue
+LATENCY_GROWTH_MIN = 0.1  # seconds: a growth smaller than this is noise (or our own load)
 MAX_RETRY_DELAY = 300.0
 SPAN_BYTES = 4 * 1024 * 1024  # requests next to each other are read with one ranged read
 
@@ -149,6 +149,7 @@ class EngineLane:
         self._acquire_after = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._logged = 0.0
 
     # control -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -193,6 +194,18 @@ class EngineLane:
             self.observers.concurrency(
                 self.name, len(self.in_flight), self.aimd.window, len(self.held)
             )
+            if log.isEnabledFor(logging.DEBUG) and time.monotonic() - self._logged > 2:
+                self._logged = time.monotonic()
+                log.debug(
+                    "engine %s: window %.1f, in flight %d, slots %d, queued %d, latency %.3f/%.3f",
+                    self.name,
+                    self.aimd.window,
+                    len(self.in_flight),
+                    len(self.held),
+                    len(self.queue),
+                    self.aimd.smoothed or 0.0,
+                    self.aimd.base or 0.0,
+                )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.wake.wait()
