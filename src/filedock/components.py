@@ -15,7 +15,11 @@ from filedock.metadata.bootstrap import BootstrapKeyRows
 from filedock.metadata.factory import store_for_url
 from filedock.metadata.ledger import BlobLedger
 from filedock.metadata.ratelimits import RateLimitRows
+from filedock.metadata.webhook_events import WebhookEventRows
 from filedock.metrics import Metrics
+from filedock.services.batch_runner import BatchRunner
+from filedock.services.batches import BatchService
+from filedock.services.engines import EngineRouter, load_engines
 from filedock.services.files import FileService
 from filedock.services.fsck import Fsck
 from filedock.services.keys import ApiKeys
@@ -26,6 +30,7 @@ from filedock.services.quotas import QuotaService
 from filedock.services.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from filedock.services.sweeper import Sweeper
 from filedock.services.uploads import UploadService
+from filedock.services.webhooks import WebhookSender
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock")
@@ -91,6 +96,9 @@ class Components:
     uploads: UploadService
     sweeper: Sweeper
     limiter: Limiter
+    batches: BatchService
+    batch_runner: BatchRunner
+    webhooks: WebhookSender
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -112,6 +120,17 @@ class Components:
             quotas=quotas,
             clock=clock,
             leases=leases,
+        )
+        # The Batch API's rows live on the metadata store's Database (one pool).
+        webhooks = WebhookSender(settings, WebhookEventRows(metadata.db), clock)
+        runner = BatchRunner(
+            settings,
+            metadata.db,
+            blobs,
+            files,
+            EngineRouter(load_engines(settings), clock),
+            webhooks,
+            clock,
         )
         return cls(
             settings=settings,
@@ -136,6 +155,9 @@ class Components:
                 if metadata.db.dialect == "postgresql"
                 else RateLimiter()
             ),
+            batches=BatchService(settings, runner.rows, files, clock, kick=runner.kick),
+            batch_runner=runner,
+            webhooks=webhooks,
         )
 
     def fsck(self) -> Fsck:
@@ -155,6 +177,9 @@ class Components:
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
         # Files left in status uploaded by a stopped server are claimed by this loop too.
         await self.processor.start()
+        # Batches left running by a stopped server continue here (by their rows and leases).
+        await self.batch_runner.start()
+        await self.webhooks.start()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -165,6 +190,8 @@ class Components:
                 log.exception("sweep failed; retrying at the next interval")
 
     async def close(self) -> None:
+        await self.batch_runner.close()
+        await self.webhooks.close()
         await self.processor.close()
         for task in self._tasks:
             task.cancel()

@@ -19,7 +19,7 @@ from filedock.settings import Settings
 from filedock.web.middleware.observability import RequestObserver, metrics_endpoint
 from filedock.web.middleware.request import RequestMiddleware
 from filedock.web.responses import JSONResponse, error_response
-from filedock.web.routes import admin, files, uploads
+from filedock.web.routes import admin, batches, files, uploads
 from filedock.web.routes.dashboard import dashboard_routes
 
 log = logging.getLogger("filedock.web")
@@ -107,6 +107,7 @@ def create_app(
         routes=[
             *files.routes,
             *uploads.routes,
+            *batches.routes,
             *admin.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
