@@ -21,7 +21,15 @@ from filedock.client.errors import (
     UnprocessableEntityError,
 )
 from filedock.client.sync import FilesClient, UploadCancelled
-from filedock.client.types import FileDeleted, FileList, FileObject, Upload
+from filedock.client.types import (
+    Batch,
+    BatchList,
+    BatchRequestCounts,
+    FileDeleted,
+    FileList,
+    FileObject,
+    Upload,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -29,6 +37,9 @@ __all__ = [
     "AsyncFilesClient",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchList",
+    "BatchRequestCounts",
     "ConflictError",
     "FileDeleted",
     "FileList",
