@@ -1,7 +1,7 @@
 """Prometheus metrics of one app: a CollectorRegistry per app (no module-level singleton).
 
 HTTP metrics are recorded by web/observability.py; the processing pipeline reports through
-`Metrics.processing` and the batch runner through `Metrics.batches` (a `BatchObserver`; see
+`Metrics.processing` and the batch runner through `Metrics.batches` (its observer; see
 docs/metrics.md); stored bytes/files are read from metadata on scrape.
 """
 
@@ -11,7 +11,6 @@ import collections
 import threading
 import time
 from collections.abc import Iterator
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -65,28 +64,6 @@ class ProcessingMetrics:
         self.queue_depth.set(depth)
 
 
-class BatchObserver(Protocol):
-    """What the batch runner reports, per engine (the engine's name from the engines file, or
-    "default"). Calls are cheap and never block; they may come from any task of the loop."""
-
-    def request_started(self, engine: str) -> None:
-        """A request was sent to the engine (every attempt, retries included)."""
-        ...
-
-    def request_finished(self, engine: str, status: int | None, seconds: float) -> None:
-        """The attempt ended: the engine's HTTP status, or None (timeout, dropped connection)."""
-        ...
-
-    def request_retried(self, engine: str, reason: str) -> None:
-        """The line will be sent again; `reason`: "429", "5xx", "timeout" or "connection"."""
-        ...
-
-    def line_finished(self, engine: str, outcome: str) -> None:
-        """A line's result was recorded durably: "completed" (output file) or "failed" (error
-        file, after its retries)."""
-        ...
-
-
 class _LineRate(Collector):
     """filedock_batch_lines_per_second: lines recorded per engine, averaged over the last
     LINE_RATE_WINDOW seconds of the clock (one counter per whole second, old ones dropped)."""
@@ -127,8 +104,10 @@ class _LineRate(Collector):
 
 
 class BatchMetrics:
-    """The `BatchObserver` behind /metrics: engine requests, latency, retries, errors, requests
-    in flight, and lines recorded (a counter, and a per-second rate over a sliding window)."""
+    """The batch runner's observer behind /metrics (the methods of
+    services.batch_observer.BatchObserver): engine requests, latency, retries, errors, requests
+    in flight, the adaptive window, and lines recorded (a counter, and a per-second rate over a
+    sliding window)."""
 
     def __init__(self, registry: CollectorRegistry, clock: Clock) -> None:
         self.requests = Counter(
@@ -170,25 +149,51 @@ class BatchMetrics:
             ["engine", "outcome"],
             registry=registry,
         )
+        self.window = Gauge(
+            "filedock_batch_engine_window",
+            "The runner's adaptive concurrency window for an engine (additive increase, "
+            "multiplicative decrease on 429/503 and latency growth).",
+            ["engine"],
+            registry=registry,
+        )
+        self.slots = Gauge(
+            "filedock_batch_engine_slots",
+            "Engine slots this server holds (the per-engine limit shared by all servers).",
+            ["engine"],
+            registry=registry,
+        )
+        self.ended = Counter(
+            "filedock_batches_ended",
+            "Batches that reached a final status, by status.",
+            ["status"],
+            registry=registry,
+        )
         self._rate = _LineRate(clock)
         registry.register(self._rate)
 
-    def request_started(self, engine: str) -> None:
+    def request_sent(self, engine: str) -> None:
         self.in_flight.labels(engine).inc()
 
-    def request_finished(self, engine: str, status: int | None, seconds: float) -> None:
+    def request_answered(self, engine: str, status: int | None, latency: float) -> None:
         self.in_flight.labels(engine).dec()
         self.requests.labels(engine, str(status) if status is not None else "error").inc()
-        self.latency.labels(engine).observe(seconds)
+        self.latency.labels(engine).observe(latency)
         if status is None or not 200 <= status < 300:
             self.errors.labels(engine).inc()
 
-    def request_retried(self, engine: str, reason: str) -> None:
+    def request_retried(self, engine: str, reason: str, delay: float) -> None:
         self.retries.labels(engine, reason).inc()
 
-    def line_finished(self, engine: str, outcome: str) -> None:
+    def line_finished(self, engine: str, batch_id: str, outcome: str) -> None:
         self.lines.labels(engine, outcome).inc()
         self._rate.add(engine)
+
+    def concurrency(self, engine: str, in_flight: int, window: float, slots: int) -> None:
+        self.window.labels(engine).set(window)
+        self.slots.labels(engine).set(slots)
+
+    def batch_ended(self, batch_id: str, status: str) -> None:
+        self.ended.labels(status).inc()
 
     def lines_per_second(self, engine: str) -> float:
         return self._rate.rate(engine)

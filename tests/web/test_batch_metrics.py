@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from filedock.clock import FakeClock
-from filedock.metrics import LINE_RATE_WINDOW, BatchObserver, Metrics
+from filedock.metrics import LINE_RATE_WINDOW, Metrics
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -26,16 +26,18 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 def test_observer_hooks_move_the_engine_metrics() -> None:
     clock = FakeClock()
     metrics = Metrics(clock)
-    observer: BatchObserver = metrics.batches  # the runner sees only the protocol
+    observer = metrics.batches
     for status, seconds in ((200, 0.02), (429, 0.01), (None, 30.0), (200, 0.03)):
-        observer.request_started("small")
+        observer.request_sent("small")
+        observer.request_answered("small", status, seconds)
         if status != 200:
-            observer.request_retried("small", "429" if status else "timeout")
-        observer.request_finished("small", status, seconds)
-    observer.request_started("small")  # still in flight at the scrape
-    observer.line_finished("small", "completed")
-    observer.line_finished("small", "completed")
-    observer.line_finished("other", "failed")
+            observer.request_retried("small", "429" if status else "timeout", 1.0)
+    observer.request_sent("small")  # still in flight at the scrape
+    observer.line_finished("small", "batch_a", "completed")
+    observer.line_finished("small", "batch_a", "completed")
+    observer.line_finished("other", "batch_b", "failed")
+    observer.concurrency("small", 1, 12.5, 16)
+    observer.batch_ended("batch_a", "completed")
 
     s = parse(metrics.exposition().decode())
     assert value(s, "filedock_batch_engine_requests_total", engine="small", status="200") == 2
@@ -55,6 +57,9 @@ def test_observer_hooks_move_the_engine_metrics() -> None:
     assert value(s, "filedock_batch_lines_total", engine="small", outcome="completed") == 2
     assert value(s, "filedock_batch_lines_total", engine="other", outcome="failed") == 1
     assert value(s, "filedock_batch_lines_per_second", engine="small") == 2 / LINE_RATE_WINDOW
+    assert value(s, "filedock_batch_engine_window", engine="small") == 12.5
+    assert value(s, "filedock_batch_engine_slots", engine="small") == 16
+    assert value(s, "filedock_batches_ended_total", status="completed") == 1
 
 
 def test_lines_per_second_is_a_sliding_window() -> None:
@@ -62,7 +67,7 @@ def test_lines_per_second_is_a_sliding_window() -> None:
     metrics = Metrics(clock)
     for _ in range(30):
         for _ in range(4):
-            metrics.batches.line_finished("e", "completed")
+            metrics.batches.line_finished("e", "b", "completed")
         clock.advance(1)
     assert metrics.batches.lines_per_second("e") == 120 / LINE_RATE_WINDOW
     # 70 s after the start the window holds the last 60 whole seconds: 11 of the 30 seconds of
