@@ -9,8 +9,14 @@ from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
+from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
+from filedock.metadata.db import Database, database_for_url
 from filedock.metadata.factory import store_for_url
+from filedock.metadata.webhook_events import WebhookEventRows
+from filedock.services.batch_runner import BatchRunner
+from filedock.services.batches import BatchService
+from filedock.services.engines import EngineRouter, load_engines
 from filedock.services.files import FileService
 from filedock.services.keys import ApiKeys
 from filedock.services.processing import Processor
@@ -19,6 +25,7 @@ from filedock.services.quotas import QuotaService
 from filedock.services.ratelimit import RateLimiter
 from filedock.services.sweeper import Sweeper
 from filedock.services.uploads import UploadService
+from filedock.services.webhooks import WebhookSender
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock")
@@ -44,14 +51,30 @@ class Components:
     projects: ProjectService
     quotas: QuotaService
     limiter: RateLimiter
+    db: Database
+    batches: BatchService
+    batch_runner: BatchRunner
+    webhooks: WebhookSender
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings) -> Components:
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Components:
+        clock = clock or SystemClock()
         blobs = blob_store_for_settings(settings)
         metadata = metadata_store_for(settings)
         processor = Processor(settings, blobs, metadata)
         files = FileService(settings, blobs, metadata, processor)
+        db = database_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
+        webhooks = WebhookSender(settings, WebhookEventRows(db), clock)
+        runner = BatchRunner(
+            settings,
+            db,
+            blobs,
+            files,
+            EngineRouter(load_engines(settings), clock),
+            webhooks,
+            clock,
+        )
         return cls(
             settings=settings,
             blobs=blobs,
@@ -64,10 +87,15 @@ class Components:
             projects=ProjectService(settings, metadata),
             quotas=files.quotas,
             limiter=RateLimiter(),
+            db=db,
+            batches=BatchService(settings, runner.rows, files, clock, kick=runner.kick),
+            batch_runner=runner,
+            webhooks=webhooks,
         )
 
     async def open(self) -> None:
-        await self.metadata.open()
+        await self.metadata.open()  # applies migrations first
+        await self.db.open()
         await self.blobs.open()
 
     async def start_background(self) -> None:
@@ -76,6 +104,9 @@ class Components:
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
         # Files left in status uploaded by a stopped server are claimed by this loop too.
         await self.processor.start()
+        # Batches left running by a stopped server continue here (by their rows and leases).
+        await self.batch_runner.start()
+        await self.webhooks.start()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -86,6 +117,8 @@ class Components:
                 log.exception("sweep failed; retrying at the next interval")
 
     async def close(self) -> None:
+        await self.batch_runner.close()
+        await self.webhooks.close()
         await self.processor.close()
         for task in self._tasks:
             task.cancel()
@@ -94,4 +127,5 @@ class Components:
                 await task
         self._tasks.clear()
         await self.blobs.close()
+        await self.db.close()
         await self.metadata.close()

@@ -139,3 +139,8 @@ class BlobNotFound(StorageError):
 
 class MetadataError(ServerError):
     """The metadata store failed."""
+
+
+class BatchNotFound(NotFound):
+    def __init__(self, batch_id: str):
+        super().__init__(f"No such Batch object: {batch_id}", param="batch_id")

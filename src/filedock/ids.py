@@ -52,3 +52,18 @@ def new_project_id() -> str:
 
 def new_reservation_id() -> str:
     return "qres_" + secrets.token_hex(12)
+
+
+def new_batch_id() -> str:
+    """`batch_` + 32 lowercase hex."""
+    return "batch_" + _hex_with_time()
+
+
+def new_batch_request_id() -> str:
+    """`batch_req_` + 32 lowercase hex (one line of an output or error file)."""
+    return "batch_req_" + secrets.token_hex(16)
+
+
+def new_event_id() -> str:
+    """`evt_` + 32 lowercase hex (a webhook event)."""
+    return "evt_" + secrets.token_hex(16)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,3 +252,166 @@ class UploadPartRecord:
             "created_at": self.created_at,
             "upload_id": self.upload_id,
         }
+
+
+# --- Batch API -----------------------------------------------------------------------------
+BATCH_ENDPOINTS: tuple[str, ...] = (
+    "/v1/responses",
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/completions",
+    "/v1/moderations",
+)
+BATCH_TERMINAL: tuple[str, ...] = ("completed", "failed", "expired", "cancelled")
+
+
+@dataclass(frozen=True)
+class BatchUsage:
+    """Token counts summed from the engine's responses."""
+
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "input_tokens_details": {"cached_tokens": self.cached_tokens},
+            "output_tokens": self.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """One batch: its row in `batches` (field order = column order; `seq` is the database's).
+
+    `total`/`completed`/`failed` and the token columns are live sums while the batch runs (the
+    store fills them in from the request rows) and frozen values once it has ended.
+    """
+
+    id: str
+    project_id: str
+    endpoint: str
+    model: str | None
+    input_file_id: str
+    completion_window: str
+    status: str
+    output_file_id: str | None
+    error_file_id: str | None
+    created_at: int
+    in_progress_at: int | None
+    expires_at: int | None
+    finalizing_at: int | None
+    completed_at: int | None
+    failed_at: int | None
+    expired_at: int | None
+    cancelling_at: int | None
+    cancelled_at: int | None
+    total: int
+    completed: int
+    failed: int
+    input_tokens: int | None
+    cached_tokens: int | None
+    output_tokens: int | None
+    reasoning_tokens: int | None
+    total_tokens: int | None
+    errors: str | None  # JSON: [{code, message, param, line}]
+    metadata: str | None  # JSON object of strings
+    output_expires_after: int | None
+    input_blob_key: str | None
+    output_file_reserved: str | None
+    error_file_reserved: str | None
+    engine: str | None  # the engine chosen for the model at validation
+    lease_owner: str | None
+    lease_until: int | None
+
+    @property
+    def usage(self) -> BatchUsage | None:
+        if self.total_tokens is None:
+            return None
+        return BatchUsage(
+            self.input_tokens or 0,
+            self.cached_tokens or 0,
+            self.output_tokens or 0,
+            self.reasoning_tokens or 0,
+            self.total_tokens,
+        )
+
+    def to_openai(self) -> dict[str, Any]:
+        """The Batch object: exactly OpenAI's keys, in its order."""
+        usage = self.usage
+        return {
+            "id": self.id,
+            "object": "batch",
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "errors": (
+                {"object": "list", "data": json.loads(self.errors)}
+                if self.errors is not None
+                else None
+            ),
+            "input_file_id": self.input_file_id,
+            "completion_window": self.completion_window,
+            "status": self.status,
+            "output_file_id": self.output_file_id,
+            "error_file_id": self.error_file_id,
+            "created_at": self.created_at,
+            "in_progress_at": self.in_progress_at,
+            "expires_at": self.expires_at,
+            "finalizing_at": self.finalizing_at,
+            "completed_at": self.completed_at,
+            "failed_at": self.failed_at,
+            "expired_at": self.expired_at,
+            "cancelling_at": self.cancelling_at,
+            "cancelled_at": self.cancelled_at,
+            "request_counts": {
+                "total": self.total,
+                "completed": self.completed,
+                "failed": self.failed,
+            },
+            "usage": usage.to_openai() if usage is not None else None,
+            "metadata": json.loads(self.metadata) if self.metadata is not None else None,
+        }
+
+
+@dataclass(frozen=True)
+class BatchPage:
+    batches: list[BatchRecord]
+    has_more: bool
+
+    def to_openai(self) -> dict[str, Any]:
+        data = [b.to_openai() for b in self.batches]
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": self.has_more,
+        }
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One request of a batch as recorded at validation: where it is in the input blob."""
+
+    batch_id: str
+    line: int
+    custom_id: str
+    byte_offset: int
+    byte_length: int
+
+
+@dataclass(frozen=True)
+class ClaimedLine:
+    """A request leased to one server to send (attempts counts this send)."""
+
+    batch_id: str
+    line: int
+    custom_id: str
+    byte_offset: int
+    byte_length: int
+    attempts: int

@@ -195,6 +195,71 @@ class Settings:
         "File for the JSON audit trail (logger filedock.audit); empty: standard error.",
     )
 
+    # Batch API: engines, the runner, webhooks (see docs/batches.md)
+    engine_url: str = _setting(
+        "",
+        "Base URL (with /v1) of the default OpenAI-compatible engine batches run against, "
+        "e.g. http://127.0.0.1:8001/v1. Empty: only the engines of engines_file.",
+    )
+    engine_api_key: str = _setting(
+        "", "API key sent to the default engine as Authorization: Bearer.", secret=True
+    )
+    engines_file: str = _setting(
+        "",
+        "TOML file routing models (names or globs) to engines: url, api_key, models, "
+        "max_concurrency, timeout_seconds, headers.",
+    )
+    batch_concurrency: int = _setting(
+        16,
+        "Most batch requests in flight per engine, across all servers sharing the database "
+        "(an engine's max_concurrency in engines_file overrides it).",
+    )
+    batch_window_seconds: int = _setting(
+        86400,
+        "What a completion_window of 24h means: a batch not finished this long after its "
+        "creation expires.",
+    )
+    batch_max_retries: int = _setting(
+        5,
+        "Retries of one batch request after 429, 5xx, a timeout or a dropped connection; "
+        "then it goes to the error file.",
+    )
+    batch_retry_base_seconds: float = _setting(
+        1.0,
+        "First retry delay of a batch request; doubles per retry (with jitter, at most 300 s) "
+        "unless the engine's Retry-After asks for longer.",
+    )
+    batch_request_timeout_seconds: float = _setting(
+        600.0, "Timeout of one request to an engine (an engine's timeout_seconds overrides it)."
+    )
+    batch_lease_seconds: float = _setting(
+        60.0,
+        "How long a server's claim on batch requests and engine slots lasts without renewal; "
+        "after a crash other servers (or a restart) take them over once it runs out.",
+    )
+    batch_poll_seconds: float = _setting(
+        1.0, "How often a server looks for batch work (new, running, cancelled, expired)."
+    )
+    batch_cancel_grace_seconds: float = _setting(
+        30.0,
+        "How long requests in flight may still finish after a batch is cancelled or expires "
+        "before they are aborted.",
+    )
+    webhook_url: str = _setting(
+        "",
+        "URL receiving batch.completed/failed/cancelled/expired events (Standard Webhooks "
+        "signed). Empty: no webhooks.",
+    )
+    webhook_secret: str = _setting(
+        "",
+        "Secret signing webhooks (whsec_<base64> as OpenAI issues them, or any other string, "
+        "used as its UTF-8 bytes).",
+        secret=True,
+    )
+    webhook_max_attempts: int = _setting(
+        10, "Delivery attempts of one webhook event (exponential backoff) before giving up."
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Read FILEDOCK_* variables from `env` (default os.environ), then apply overrides."""

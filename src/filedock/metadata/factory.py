@@ -1,10 +1,11 @@
 """Picks the metadata store for a database URL by its scheme."""
 
+# redact_url is re-exported for callers that import it from here.
+
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 from filedock.metadata.base import MetadataStore
+from filedock.metadata.db import redact_url as redact_url
 from filedock.settings import SettingsError
 
 SETTING = "FILEDOCK_DATABASE_URL"
@@ -28,13 +29,3 @@ def store_for_url(url: str, *, pool_size: int = 10) -> MetadataStore:
         f"{SETTING}: unsupported database URL scheme {scheme!r} "
         "(use sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:port/dbname)"
     )
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for error messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = netloc[0].split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))

@@ -12,6 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from filedock.clock import Clock
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
@@ -19,7 +20,7 @@ from filedock.web.middleware.auth import AuthMiddleware, RequestIdMiddleware
 from filedock.web.middleware.guard import GuardMiddleware
 from filedock.web.middleware.observability import install_observability
 from filedock.web.responses import JSONResponse, error_response
-from filedock.web.routes import admin, files, uploads
+from filedock.web.routes import admin, batches, files, uploads
 from filedock.web.routes.dashboard import dashboard_routes
 
 log = logging.getLogger("filedock.web")
@@ -86,9 +87,11 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-def create_app(settings: Settings, *, background: bool = True) -> Starlette:
+def create_app(
+    settings: Settings, *, background: bool = True, clock: Clock | None = None
+) -> Starlette:
     """Build the app; stores open in the lifespan and close on shutdown."""
-    components = Components.build(settings)
+    components = Components.build(settings, clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -104,6 +107,7 @@ def create_app(settings: Settings, *, background: bool = True) -> Starlette:
         routes=[
             *files.routes,
             *uploads.routes,
+            *batches.routes,
             *admin.routes,
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),

@@ -1,0 +1,66 @@
+"""Routes of the Batch API: parse the request, call BatchService, render the Batch object."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from filedock.errors import InvalidRequest
+from filedock.services.batches import LIST_LIMIT_DEFAULT, BatchService
+from filedock.services.keys import Principal
+from filedock.web.responses import JSONResponse
+from filedock.web.routes.uploads import _json_object
+
+
+def _service(request: Request) -> BatchService:
+    service: BatchService = request.app.state.components.batches
+    return service
+
+
+def _project(request: Request) -> str:
+    principal: Principal = request.state.principal
+    return principal.project_id
+
+
+async def create_batch(request: Request) -> Response:
+    body = await _json_object(request)
+    record = await _service(request).create_batch(_project(request), body)
+    return JSONResponse(record.to_openai())
+
+
+async def list_batches(request: Request) -> Response:
+    params = request.query_params
+    raw_limit = params.get("limit")
+    try:
+        limit = int(raw_limit) if raw_limit is not None else LIST_LIMIT_DEFAULT
+    except ValueError:
+        raise InvalidRequest(
+            f"'{raw_limit}' is not a valid integer - 'limit'", param="limit"
+        ) from None
+    page = await _service(request).list_batches(
+        _project(request), after=params.get("after") or None, limit=limit
+    )
+    return JSONResponse(page.to_openai())
+
+
+async def retrieve_batch(request: Request) -> Response:
+    record = await _service(request).retrieve_batch(
+        _project(request), request.path_params["batch_id"]
+    )
+    return JSONResponse(record.to_openai())
+
+
+async def cancel_batch(request: Request) -> Response:
+    record = await _service(request).cancel_batch(
+        _project(request), request.path_params["batch_id"]
+    )
+    return JSONResponse(record.to_openai())
+
+
+routes = [
+    Route("/v1/batches", create_batch, methods=["POST"]),
+    Route("/v1/batches", list_batches, methods=["GET"]),
+    Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
+    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+]
