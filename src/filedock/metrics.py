@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
+from filedock.services.batch_observer import BatchObserver
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 PROCESSING_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900)
@@ -103,11 +104,10 @@ class _LineRate(Collector):
         yield family
 
 
-class BatchMetrics:
-    """The batch runner's observer behind /metrics (the methods of
-    services.batch_observer.BatchObserver): engine requests, latency, retries, errors, requests
-    in flight, the adaptive window, and lines recorded (a counter, and a per-second rate over a
-    sliding window)."""
+class BatchMetrics(BatchObserver):
+    """The batch runner's observer behind /metrics: engine requests, latency, retries, errors,
+    requests in flight, the adaptive window, and lines recorded (a counter, and a per-second rate
+    over a sliding window)."""
 
     def __init__(self, registry: CollectorRegistry, clock: Clock) -> None:
         self.requests = Counter(

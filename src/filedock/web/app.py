@@ -128,6 +128,7 @@ def create_app(
     # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
     # on before RequestIdMiddleware so it runs inside it and sees the request id.
     app.router.routes.extend(dashboard_routes())
-    install_observability(app, settings)
+    metrics = install_observability(app, settings, clock)
+    components.batch_runner.add_observer(metrics.batches)
     app.add_middleware(RequestIdMiddleware)
     return app

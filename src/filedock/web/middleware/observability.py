@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
+from filedock.clock import Clock
 from filedock.components import Components
 from filedock.logs import request_id_var
 from filedock.metrics import Metrics
@@ -149,12 +150,14 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-def install_observability(app: Starlette, settings: Settings) -> Metrics:
+def install_observability(
+    app: Starlette, settings: Settings, clock: Clock | None = None
+) -> Metrics:
     """Give `app` its own Metrics, the /metrics route and the observing middleware.
 
     Call it before adding RequestIdMiddleware, so this middleware runs inside it and sees the id.
     """
-    metrics = Metrics()
+    metrics = Metrics(clock)
     app.state.metrics = metrics
     if settings.metrics_enabled:
         app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
