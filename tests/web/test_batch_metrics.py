@@ -3,10 +3,18 @@ FakeClock), and the same metrics after a real batch through a live server (below
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from filedock.client import FilesClient
 from filedock.clock import FakeClock
 from filedock.metrics import LINE_RATE_WINDOW, Metrics
+from tests.batches.conftest import jsonl, request_line
+from tests.batches.stub_engine import Received, Reply, StubEngine
+from tests.helpers import TEST_KEY, make_server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -79,3 +87,49 @@ def test_lines_per_second_is_a_sliding_window() -> None:
     s = parse(metrics.exposition().decode())
     assert value(s, "filedock_batch_lines_per_second", engine="e") == 0
     assert value(s, "filedock_batch_lines_total", engine="e", outcome="completed") == 120
+
+
+@pytest.mark.live
+def test_metrics_after_a_batch_on_a_live_server(tmp_path: Path) -> None:
+    """A real `filedock serve` runs a batch against the stub engine, whose script answers each
+    line's first attempt with a 429 for every third line; /metrics then counts per engine."""
+
+    def script(request: Received, seen: int) -> Reply:
+        line = int(request.marker.removeprefix("m"))
+        if line % 3 == 0 and seen == 1:
+            return Reply(status=429, headers={"Retry-After": "0"}, body={"error": {}})
+        return Reply()
+
+    stub = StubEngine(script=script).start()
+    server = make_server(
+        tmp_path / "data",
+        env={
+            "FILEDOCK_ENGINE_URL": stub.url,
+            "FILEDOCK_BATCH_POLL_SECONDS": "0.05",
+            "FILEDOCK_BATCH_RETRY_BASE_SECONDS": "0.01",
+        },
+    )
+    try:
+        server.start()
+        lines = [request_line(f"m{i}") for i in range(12)]
+        with FilesClient(server.base_url, TEST_KEY) as client:
+            file = client.files.create(file=("in.jsonl", jsonl(lines)), purpose="batch")
+            batch = client.batches.create(input_file_id=file.id, endpoint="/v1/chat/completions")
+            batch = client.batches.wait(batch.id, poll_interval=0.05, max_wait_seconds=60)
+        assert batch.status == "completed" and batch.request_counts.completed == 12
+        s = parse(httpx.get(server.url + "/metrics").text)
+    finally:
+        server.stop()
+        stub.stop()
+
+    engine = "default"
+    assert value(s, "filedock_batch_engine_requests_total", engine=engine, status="200") == 12
+    assert value(s, "filedock_batch_engine_requests_total", engine=engine, status="429") == 4
+    assert value(s, "filedock_batch_engine_retries_total", engine=engine, reason="429") == 4
+    assert value(s, "filedock_batch_engine_errors_total", engine=engine) == 4
+    assert value(s, "filedock_batch_engine_request_duration_seconds_count", engine=engine) == 16
+    assert value(s, "filedock_batch_engine_in_flight", engine=engine) == 0
+    assert value(s, "filedock_batch_lines_total", engine=engine, outcome="completed") == 12
+    assert value(s, "filedock_batch_lines_per_second", engine=engine) == 12 / LINE_RATE_WINDOW
+    assert value(s, "filedock_batches_ended_total", status="completed") == 1
+    assert value(s, "filedock_batch_engine_slots", engine=engine) >= 0
