@@ -50,6 +50,12 @@ PHASES = ("throughput", "rss", "resume", "engine")
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_kib(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -162,18 +168,23 @@ def wait_batch(
 
 
 def run_batch(server: ServerProcess, path: Path) -> tuple[float, dict[str, Any]]:
+    """Upload, create, wait; returns the seconds from create to completed and the batch, with
+    the server's CPU seconds spent meanwhile under "_cpu_seconds"."""
     file_id = upload(server, path)
+    cpu = cpu_seconds(server.pid)
     started = time.perf_counter()
     batch = create_batch(server, file_id)
     batch = wait_batch(server, batch["id"])
     elapsed = time.perf_counter() - started
     if batch["status"] != "completed":
         raise RuntimeError(f"batch ended {batch['status']}: {batch}")
+    batch["_cpu_seconds"] = cpu_seconds(server.pid) - cpu
     return elapsed, batch
 
 
 async def direct_client(base: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
-    """The baseline: asyncio + httpx, `concurrency` workers, one pool; seconds for all."""
+    """The baseline: asyncio + httpx, `concurrency` workers sharing one AsyncClient (a pool of
+    `concurrency` connections); seconds for all."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=600) as client:
         queue = iter(bodies)
@@ -214,6 +225,7 @@ def phase_throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "ratio_batch_to_bound": round(batch_rate / bound, 3),
         "ratio_batch_to_direct": round(batch_rate / direct_rate, 3),
         "ratio_direct_to_bound": round(direct_rate / bound, 3),
+        "server_cpu_ms_per_line": round(1000 * batch["_cpu_seconds"] / args.lines, 3),
         "stub_requests": stats["requests"],
         "stub_max_in_flight": stats["max_in_flight"],
         "request_counts": batch["request_counts"],

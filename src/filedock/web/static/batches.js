@@ -122,13 +122,13 @@
         onclick: () => cancel(b),
       }, "Cancel"));
     }
-    const name = el("td", { "data-label": "Batch", class: "batch-name" },
+    const name = el("td", { "data-label": "Batch", class: "batch-name" }, el("div", {},
       el("code", {}, b.id),
-      el("span", { class: "muted" }, `${b.endpoint}${b.model ? " · " + b.model : ""}`));
-    const files = el("td", { "data-label": "Files", class: "batch-files" },
+      el("span", { class: "muted" }, `${b.endpoint}${b.model ? " · " + b.model : ""}`)));
+    const files = el("td", { "data-label": "Files", class: "batch-files" }, el("div", {},
       fileLink("Input", b.input_file_id, b.id),
       fileLink("Output", b.output_file_id, b.id),
-      fileLink("Errors", b.error_file_id, b.id));
+      fileLink("Errors", b.error_file_id, b.id)));
     const tr = el("tr", { "data-batch-id": b.id, "data-status": b.status },
       name,
       el("td", { "data-label": "Status" },
