@@ -79,6 +79,13 @@ def default_answer(path: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up (a timeout being tested) is not news
+
+
 class StubEngine:
     """Start with `StubEngine().start()`; `url` is the base URL with /v1; `stop()` at the end."""
 
@@ -168,7 +175,7 @@ class StubEngine:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -40,6 +40,7 @@ class LineResult:
     result: str | None = None  # the output/error file line (JSON text)
     usage: BatchUsage | None = None
     not_before_ms: int = 0  # retries: not sent again before this time
+    sent: bool = True  # False: given back unsent (its claim does not count as an attempt)
 
 
 @dataclass(frozen=True)
@@ -213,15 +214,20 @@ class BatchRows:
         self, batch_id: str, owner: str, now: int, lease_until: int, now_ms: int, limit: int
     ) -> list[ClaimedLine]:
         """Lease up to `limit` pending requests (lowest lines first) of a batch that may run."""
+        # The pick is a MATERIALIZED CTE (evaluated once): as a subquery PostgreSQL may re-run
+        # it per updated row, and SKIP LOCKED then skips the rows this statement just updated.
         rows = await self.db.fetch_all(
+            "WITH pick AS MATERIALIZED (SELECT line AS picked FROM batch_requests "
+            "WHERE batch_id = ? AND state = 'pending' AND not_before_ms <= ? "
+            f"ORDER BY line LIMIT ?{self.db.skip_locked}) "
             "UPDATE batch_requests SET state = 'leased', lease_owner = ?, lease_until = ?, "
-            "attempts = attempts + 1 WHERE batch_id = ? AND state = 'pending' AND line IN "
-            "(SELECT line FROM batch_requests WHERE batch_id = ? AND state = 'pending' "
-            f"AND not_before_ms <= ? ORDER BY line LIMIT ?{self.db.skip_locked}) "
+            "attempts = attempts + 1 FROM pick "
+            "WHERE batch_requests.batch_id = ? AND batch_requests.line = pick.picked "
+            "AND batch_requests.state = 'pending' "
             "AND EXISTS (SELECT 1 FROM batches WHERE id = ? AND status = 'in_progress' "
             "AND expires_at > ?) "
             "RETURNING line, custom_id, byte_offset, byte_length, attempts",
-            (owner, lease_until, batch_id, batch_id, now_ms, limit, batch_id, now),
+            (batch_id, now_ms, limit, owner, lease_until, batch_id, batch_id, now),
         )
         lines = [
             ClaimedLine(batch_id, int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4])) for r in rows
@@ -260,28 +266,55 @@ class BatchRows:
 
         A result counts only while its server still holds the request's lease: a request
         whose lease ran out and was taken over, or that was fenced, is not recorded twice.
+        The leases are checked (and on PostgreSQL the rows locked) first, then every update
+        runs as one statement per kind, so a group costs a few statements, not one per result.
         """
-        counted: list[bool] = []
+        by_lease: dict[tuple[str, str], list[int]] = {}
+        for r in results:
+            by_lease.setdefault((r.batch_id, r.owner), []).append(r.line)
         async with self.db.transaction() as tx:
+            held: set[tuple[str, int]] = set()
+            for (batch_id, owner), lines in by_lease.items():
+                for at in range(0, len(lines), 500):
+                    part = lines[at : at + 500]
+                    marks = ", ".join("?" for _ in part)
+                    rows = await tx.fetch_all(
+                        "SELECT line FROM batch_requests WHERE batch_id = ? AND state = 'leased' "
+                        f"AND lease_owner = ? AND line IN ({marks}){self.db.for_update}",
+                        [batch_id, owner, *part],
+                    )
+                    held.update((batch_id, int(row[0])) for row in rows)
+            counted: list[bool] = []
+            backs: list[tuple[object, ...]] = []
+            dones: list[tuple[object, ...]] = []
             for r in results:
+                key = (r.batch_id, r.line)
+                counted.append(key in held)
+                if key not in held:
+                    continue
+                held.discard(key)  # a second result for the same request does not count
                 if r.outcome is None:
-                    count = await tx.execute(
-                        "UPDATE batch_requests SET state = 'pending', not_before_ms = ?, "
-                        "lease_owner = NULL, lease_until = NULL WHERE batch_id = ? AND line = ? "
-                        "AND state = 'leased' AND lease_owner = ?",
-                        (r.not_before_ms, r.batch_id, r.line, r.owner),
-                    )
+                    backs.append((r.not_before_ms, 0 if r.sent else 1, r.batch_id, r.line, r.owner))
                 else:
-                    tokens = _tokens(r.usage)
-                    count = await tx.execute(
-                        "UPDATE batch_requests SET state = 'done', outcome = ?, result = ?, "
-                        "input_tokens = ?, cached_tokens = ?, output_tokens = ?, "
-                        "reasoning_tokens = ?, total_tokens = ?, lease_owner = NULL, "
-                        "lease_until = NULL WHERE batch_id = ? AND line = ? "
-                        "AND state = 'leased' AND lease_owner = ?",
-                        (r.outcome, r.result, *tokens, r.batch_id, r.line, r.owner),
+                    dones.append(
+                        (r.outcome, r.result, *_tokens(r.usage), r.batch_id, r.line, r.owner)
                     )
-                counted.append(count == 1)
+            if backs:
+                await tx.execute_many(
+                    "UPDATE batch_requests SET state = 'pending', not_before_ms = ?, "
+                    "attempts = attempts - ?, lease_owner = NULL, lease_until = NULL "
+                    "WHERE batch_id = ? AND line = ? AND state = 'leased' AND lease_owner = ?",
+                    backs,
+                )
+            if dones:
+                await tx.execute_many(
+                    "UPDATE batch_requests SET state = 'done', outcome = ?, result = ?, "
+                    "input_tokens = ?, cached_tokens = ?, output_tokens = ?, "
+                    "reasoning_tokens = ?, total_tokens = ?, lease_owner = NULL, "
+                    "lease_until = NULL WHERE batch_id = ? AND line = ? "
+                    "AND state = 'leased' AND lease_owner = ?",
+                    dones,
+                )
         return counted
 
     async def unfinished(self, batch_id: str, now: int) -> tuple[int, int]:

@@ -31,12 +31,15 @@ class EngineSlotRows:
         """Lease up to `want` free slots below `limit`; returns their numbers."""
         if want <= 0:
             return []
+        # A MATERIALIZED pick: see BatchRows.claim_lines.
         rows = await self.db.fetch_all(
-            "UPDATE engine_slots SET owner = ?, lease_until = ? WHERE engine = ? "
-            "AND (owner IS NULL OR lease_until < ?) AND slot IN (SELECT slot FROM engine_slots "
+            "WITH pick AS MATERIALIZED (SELECT slot AS picked FROM engine_slots "
             "WHERE engine = ? AND slot < ? AND (owner IS NULL OR lease_until < ?) "
-            f"ORDER BY slot LIMIT ?{self.db.skip_locked}) RETURNING slot",
-            (owner, until, engine, now, engine, limit, now, want),
+            f"ORDER BY slot LIMIT ?{self.db.skip_locked}) "
+            "UPDATE engine_slots SET owner = ?, lease_until = ? FROM pick "
+            "WHERE engine_slots.engine = ? AND engine_slots.slot = pick.picked "
+            "AND (engine_slots.owner IS NULL OR engine_slots.lease_until < ?) RETURNING slot",
+            (engine, limit, now, want, owner, until, engine, now),
         )
         return sorted(int(r[0]) for r in rows)
 

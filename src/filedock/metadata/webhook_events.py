@@ -27,14 +27,17 @@ class WebhookEventRows:
         self, owner: str, now: int, now_ms: int, until: int, limit: int
     ) -> list[WebhookEvent]:
         """Lease up to `limit` undelivered events due at `now_ms` (oldest first)."""
+        # A MATERIALIZED pick: see BatchRows.claim_lines.
         rows = await self.db.fetch_all(
-            "UPDATE webhook_events SET lease_owner = ?, lease_until = ?, attempts = attempts + 1 "
-            "WHERE id IN (SELECT id FROM webhook_events WHERE delivered_at IS NULL "
-            "AND abandoned_at IS NULL AND next_attempt_ms <= ? "
+            "WITH pick AS MATERIALIZED (SELECT id AS picked FROM webhook_events "
+            "WHERE delivered_at IS NULL AND abandoned_at IS NULL AND next_attempt_ms <= ? "
             "AND (lease_owner IS NULL OR lease_until < ?) "
             f"ORDER BY created_at LIMIT ?{self.db.skip_locked}) "
+            "UPDATE webhook_events SET lease_owner = ?, lease_until = ?, "
+            "attempts = attempts + 1 FROM pick WHERE webhook_events.id = pick.picked "
+            "AND (webhook_events.lease_owner IS NULL OR webhook_events.lease_until < ?) "
             "RETURNING id, type, batch_id, created_at, body, attempts",
-            (owner, until, now_ms, now, limit),
+            (now_ms, now, limit, owner, until, now),
         )
         return [WebhookEvent(r[0], r[1], r[2], int(r[3]), r[4], int(r[5])) for r in rows]
 

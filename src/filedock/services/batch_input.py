@@ -56,13 +56,24 @@ class LineSplitter:
     _seen: int = 0  # bytes fed so far
     _line: int = 0
     _skipping: bool = False
+    _started: bool = False
+    _head: bytes = b""
 
     def feed(self, chunk: bytes) -> list[BatchLine]:
+        if not self._started:
+            # A byte order mark may arrive split over chunks: hold bytes until it is decided.
+            self._head += chunk
+            if len(self._head) < len(BOM) and BOM.startswith(self._head):
+                return []
+            self._started = True
+            data, self._head = bytes(self._head), b""
+            start = len(BOM) if data.startswith(BOM) else 0
+            self._pending_at = start
+            return self._feed(data, start)
+        return self._feed(chunk, 0)
+
+    def _feed(self, chunk: bytes, start: int) -> list[BatchLine]:
         out: list[BatchLine] = []
-        start = 0
-        if self._seen == 0 and chunk.startswith(BOM):
-            start = len(BOM)
-            self._pending_at = len(BOM)
         base = self._seen
         self._seen += len(chunk)
         while True:
@@ -87,6 +98,9 @@ class LineSplitter:
 
     def finish(self) -> list[BatchLine]:
         out: list[BatchLine] = []
+        if not self._started and self._head:
+            self._started = True
+            out += self._feed(bytes(self._head), 0)
         if self._pending and not self._skipping:
             self._take(bytes(self._pending), self._pending_at, out)
         self._pending.clear()

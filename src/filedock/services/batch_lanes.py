@@ -4,8 +4,9 @@ A lane sends a request only while it holds one of the engine's slots (leased row
 `engine_slots`, so the limit holds across servers). Within its slots it adapts to the engine:
 the window grows by one per answer below its threshold (slow start) and by 1/window above it,
 and is cut in half on 429/503 and by a fifth when latency grows past LATENCY_GROWTH times its
-baseline (at most once per round trip). A request holds its slot until its result is durably
-recorded, so the requests that may be re-sent after a crash never exceed the slots held.
+baseline and by more than LATENCY_GROWTH_MIN (at most once per round trip). A request holds its
+slot until its result is durably recorded, so the requests that may be re-sent after a crash
+never exceed the slots held.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ log = logging.getLogger("filedock.batch_runner")
 
 INITIAL_WINDOW = 4
 LATENCY_GROWTH = 3.0
+LATENCY_GROWTH_MIN = 0.05  # seconds: a growth smaller than this is noise, not a queue
 MAX_RETRY_DELAY = 300.0
 SPAN_BYTES = 4 * 1024 * 1024  # requests next to each other are read with one ranged read
 
@@ -94,7 +96,8 @@ class Aimd:
             return
         self.base = latency if self.base is None else min(latency, self.base * 1.002)
         self.smoothed = latency if self.smoothed is None else 0.9 * self.smoothed + 0.1 * latency
-        if self.smoothed > LATENCY_GROWTH * max(self.base, 0.001) and self.window > 1:
+        grown = self.smoothed - self.base > LATENCY_GROWTH_MIN
+        if grown and self.smoothed > LATENCY_GROWTH * self.base and self.window > 1:
             self._cut(now, 0.8)
             return
         self.window += 1.0 if self.window < self.threshold else 1.0 / self.window
@@ -378,12 +381,14 @@ class EngineLane:
     ) -> LineResult:
         return LineResult(p.batch.id, p.line.line, self.owner, outcome, line, usage)
 
-    def _back(self, p: Pending, delay: float) -> LineResult:
+    def _back(self, p: Pending, delay: float, *, sent: bool = True) -> LineResult:
         not_before = int((self.clock.time() + delay) * 1000) if delay > 0 else 0
-        return LineResult(p.batch.id, p.line.line, self.owner, None, not_before_ms=not_before)
+        return LineResult(
+            p.batch.id, p.line.line, self.owner, None, not_before_ms=not_before, sent=sent
+        )
 
     def _give_back(self, p: Pending) -> None:
-        task = asyncio.ensure_future(self.recorder.record(self._back(p, 0)))
+        task = asyncio.ensure_future(self.recorder.record(self._back(p, 0, sent=False)))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     # shutdown ------------------------------------------------------------------------------
@@ -403,6 +408,6 @@ class EngineLane:
         queued, self.queue = list(self.queue), deque()
         for p in queued:
             with contextlib.suppress(Exception):
-                await self.recorder.record(self._back(p, 0))
+                await self.recorder.record(self._back(p, 0, sent=False))
         with contextlib.suppress(Exception):
             await self._release(len(self.held))
