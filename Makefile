@@ -8,12 +8,14 @@ test:
 	python -m pytest
 
 lint:
-	ruff check src tests bench
-	ruff format --check src tests bench
+	ruff check src tests bench scripts
+	ruff format --check src tests bench scripts
+	python scripts/gen_sync_client.py --check
 
 format:
-	ruff format src tests bench
-	ruff check --fix src tests bench
+	python scripts/gen_sync_client.py
+	ruff format src tests bench scripts
+	ruff check --fix src tests bench scripts
 
 typecheck:
 	mypy

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from filedock.clock import FakeClock
 from filedock.settings import Settings
 from filedock.web import create_app
 from tests.helpers import TEST_KEY, ServerProcess, make_server
@@ -23,15 +26,45 @@ from tests.services import (
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
 
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, copied by each test that wants one."""
+    from filedock.metadata import migrate
+
+    path = tmp_path_factory.mktemp("template") / "filedock.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", api_key=TEST_KEY, sweep_interval_seconds=3600)
+def settings(tmp_path: Path, migrated_database: Path) -> Settings:
+    """A fresh data folder whose database is a copy of the migrated template (the store still
+    checks the schema on open, which costs milliseconds on a database at head)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(migrated_database, data / "filedock.sqlite3")
+    return Settings(data_dir=data, api_key=TEST_KEY, sweep_interval_seconds=3600)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """The real app in process (real SQLite file, real local blob folder), authenticated."""
     with TestClient(create_app(settings), headers=AUTH, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that stands still at the real time until the test moves it (blob files on disk
+    carry real times, so it starts at now)."""
+    return FakeClock(time.time())
+
+
+@pytest.fixture
+def clocked_client(settings: Settings, clock: FakeClock) -> Iterator[TestClient]:
+    """Like `client`, but every service reads the time from `clock`."""
+    app = create_app(settings, clock=clock)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as c:
         yield c
 
 

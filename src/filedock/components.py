@@ -11,9 +11,10 @@ from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
-from filedock.metadata.db import Database, database_for_url
-from filedock.metadata.factory import store_for_url
+from filedock.metadata.db import Database
+from filedock.metadata.factory import database_for_url, store_for_url
 from filedock.metadata.webhook_events import WebhookEventRows
+from filedock.metrics import Metrics
 from filedock.services.batch_runner import BatchRunner
 from filedock.services.batches import BatchService
 from filedock.services.engines import EngineRouter, load_engines
@@ -36,20 +37,53 @@ def metadata_store_for(settings: Settings) -> MetadataStore:
 
 
 @dataclass
-class Components:
-    """Everything one filedock process runs on."""
+class AdminComponents:
+    """What the admin commands need: the metadata store, API keys and projects.
+
+    No blob store: keys and projects can be managed while the object store is down.
+    """
 
     settings: Settings
+    clock: Clock
+    metadata: MetadataStore
+    keys: ApiKeys
+    projects: ProjectService
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> AdminComponents:
+        clock = clock or SystemClock()
+        metadata = metadata_store_for(settings)
+        return cls(
+            settings=settings,
+            clock=clock,
+            metadata=metadata,
+            keys=ApiKeys(metadata, clock, settings.api_key),
+            projects=ProjectService(settings, metadata, clock),
+        )
+
+    async def open(self) -> None:
+        await self.metadata.open()
+
+    async def close(self) -> None:
+        await self.metadata.close()
+
+
+@dataclass
+class Components:
+    """Everything one filedock process runs on, each built once here and injected."""
+
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
     blobs: BlobStore
     metadata: MetadataStore
-    files: FileService
     keys: ApiKeys
-    sweeper: Sweeper
-    processor: Processor
-    uploads: UploadService
-
     projects: ProjectService
     quotas: QuotaService
+    processor: Processor
+    files: FileService
+    uploads: UploadService
+    sweeper: Sweeper
     limiter: RateLimiter
     db: Database
     batches: BatchService
@@ -58,12 +92,16 @@ class Components:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock | None = None) -> Components:
-        clock = clock or SystemClock()
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Components:
+        admin = AdminComponents.build(settings, clock=clock)
+        clock, metadata = admin.clock, admin.metadata
+        metrics = Metrics(clock)
         blobs = blob_store_for_settings(settings)
-        metadata = metadata_store_for(settings)
-        processor = Processor(settings, blobs, metadata)
-        files = FileService(settings, blobs, metadata, processor)
+        quotas = QuotaService(settings, metadata, clock)
+        processor = Processor(settings, blobs, metadata, clock=clock, metrics=metrics.processing)
+        files = FileService(
+            settings, blobs, metadata, processor=processor, quotas=quotas, clock=clock
+        )
         db = database_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
         webhooks = WebhookSender(settings, WebhookEventRows(db), clock)
         runner = BatchRunner(
@@ -75,17 +113,22 @@ class Components:
             webhooks,
             clock,
         )
+        runner.add_observer(metrics.batches)
         return cls(
             settings=settings,
+            clock=clock,
+            metrics=metrics,
             blobs=blobs,
             metadata=metadata,
+            keys=admin.keys,
+            projects=admin.projects,
+            quotas=quotas,
             processor=processor,
             files=files,
-            keys=ApiKeys(metadata, settings.api_key),
-            sweeper=Sweeper(settings, blobs, metadata),
-            uploads=UploadService(settings, files, blobs, metadata),
-            projects=ProjectService(settings, metadata),
-            quotas=files.quotas,
+            uploads=UploadService(
+                settings, blobs, metadata, files=files, quotas=quotas, clock=clock
+            ),
+            sweeper=Sweeper(settings, blobs, metadata, clock),
             limiter=RateLimiter(),
             db=db,
             batches=BatchService(settings, runner.rows, files, clock, kick=runner.kick),

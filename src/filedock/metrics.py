@@ -1,6 +1,6 @@
-"""Prometheus metrics of one app: a CollectorRegistry per app (no module-level singleton).
+"""Prometheus metrics of one process: a CollectorRegistry per Components (no module singleton).
 
-HTTP metrics are recorded by web/observability.py; the processing pipeline reports through
+HTTP metrics are recorded by web/middleware/observability.py; the Processor reports through
 `Metrics.processing` and the batch runner through `Metrics.batches` (its observer; see
 docs/metrics.md); stored bytes/files are read from metadata on scrape.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -28,7 +27,7 @@ LINE_RATE_WINDOW = 60  # seconds over which filedock_batch_lines_per_second is a
 
 
 class ProcessingMetrics:
-    """The hook the processing pipeline calls: queued -> started -> finished(outcome)."""
+    """What the Processor reports: its queue's length and each check's outcome and duration."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.queue_depth = Gauge(
@@ -49,19 +48,14 @@ class ProcessingMetrics:
             registry=registry,
         )
 
-    def queued(self, n: int = 1) -> None:
-        """A file entered the processing queue."""
-        self.queue_depth.inc(n)
-
     def finished(self, outcome: str, seconds: float | None = None) -> None:
-        """A queued file left the queue with `outcome` ("processed", "error", ...)."""
-        self.queue_depth.dec()
+        """A file's check ended with `outcome` ("processed", "error", ...)."""
         self.outcomes.labels(outcome).inc()
         if seconds is not None:
             self.duration.observe(seconds)
 
     def set_queue_depth(self, depth: int) -> None:
-        """For pipelines that know their queue length: overwrite the gauge."""
+        """The files this process knows are waiting for or under a check."""
         self.queue_depth.set(depth)
 
 
@@ -248,12 +242,9 @@ class Metrics:
         self.processing = ProcessingMetrics(r)
         self.batches = BatchMetrics(r, clock or SystemClock())
 
-    async def refresh_storage(self, metadata: MetadataStore) -> None:
-        """Set the per-purpose storage gauges from one GROUP BY query."""
-        try:
-            usage = await metadata.usage_by_purpose(int(time.time()))
-        except NotImplementedError:
-            return
+    async def refresh_storage(self, metadata: MetadataStore, now: int) -> None:
+        """Set the per-purpose storage gauges from one GROUP BY query (files live at `now`)."""
+        usage = await metadata.usage_by_purpose(now)
         self.stored_bytes.clear()
         self.stored_files.clear()
         for purpose, files, size in usage:

@@ -40,20 +40,6 @@ class FileRecord:
     blob_key: str
     seq: int = 0
 
-    def to_openai(self) -> dict[str, Any]:
-        """The File object, keys in api.openai.com's order."""
-        return {
-            "object": "file",
-            "id": self.id,
-            "purpose": self.purpose,
-            "filename": self.filename,
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "status": self.status,
-            "status_details": self.status_details,
-        }
-
 
 @dataclass(frozen=True)
 class FilePage:
@@ -61,16 +47,6 @@ class FilePage:
 
     files: list[FileRecord]
     has_more: bool
-
-    def to_openai(self) -> dict[str, Any]:
-        data = [f.to_openai() for f in self.files]
-        return {
-            "object": "list",
-            "data": data,
-            "has_more": self.has_more,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
 
 
 @dataclass(frozen=True)
@@ -91,21 +67,6 @@ class ApiKeyRecord:
     def is_admin(self) -> bool:
         return self.role == ROLE_ADMIN
 
-    def to_openai(self) -> dict[str, Any]:
-        """An `organization.project.api_key` object (never the secret; see docs/projects.md)."""
-        return {
-            "object": "organization.project.api_key",
-            "redacted_value": self.prefix + "...",
-            "name": self.name,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "last_used_at": None,
-            "id": self.id,
-            "project_id": self.project_id,
-            "role": self.role,
-            "revoked_at": self.revoked_at,
-        }
-
 
 # projects and quotas
 
@@ -123,22 +84,6 @@ class ProjectRecord:
     uploads_per_minute: int | None = None
     used_bytes: int = 0
     reserved_bytes: int = 0
-
-    def to_openai(
-        self, quota: int, requests_per_minute: int, uploads_per_minute: int
-    ) -> dict[str, Any]:
-        """An `organization.project` object plus filedock's limits (effective values)."""
-        return {
-            "id": self.id,
-            "object": "organization.project",
-            "name": self.name,
-            "created_at": self.created_at,
-            "archived_at": self.archived_at,
-            "status": "archived" if self.archived_at is not None else "active",
-            "storage_quota_bytes": quota,
-            "max_requests_per_1_minute": requests_per_minute,
-            "max_uploads_per_1_minute": uploads_per_minute,
-        }
 
 
 @dataclass(frozen=True)
@@ -167,22 +112,6 @@ class ProjectUsage:
     used_bytes: int
     reserved_bytes: int
     purposes: list[PurposeUsage]
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "object": "organization.project.usage",
-            "project_id": self.project_id,
-            "bytes": sum(p.bytes for p in self.purposes),
-            "file_count": sum(p.file_count for p in self.purposes),
-            "purposes": {
-                p.purpose: {"bytes": p.bytes, "file_count": p.file_count} for p in self.purposes
-            },
-            "quota": {
-                "limit_bytes": self.quota_bytes,
-                "used_bytes": self.used_bytes,
-                "reserved_bytes": self.reserved_bytes,
-            },
-        }
 
 
 UPLOAD_STATUSES: tuple[str, ...] = ("pending", "completed", "cancelled", "expired")
@@ -217,22 +146,6 @@ class UploadRecord:
             return "expired"
         return self.status
 
-    def to_openai(self, file: FileRecord | None = None) -> dict[str, Any]:
-        """The Upload object, keys in api.openai.com's order; `file` only once completed."""
-        body: dict[str, Any] = {
-            "id": self.id,
-            "object": "upload",
-            "bytes": self.bytes,
-            "created_at": self.created_at,
-            "filename": self.filename,
-            "purpose": self.purpose,
-            "status": self.status,
-            "expires_at": self.expires_at,
-        }
-        if self.status == "completed":
-            body["file"] = file.to_openai() if file is not None else None
-        return body
-
 
 @dataclass(frozen=True)
 class UploadPartRecord:
@@ -244,14 +157,6 @@ class UploadPartRecord:
     sha256: str
     blob_key: str
     created_at: int
-
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "upload.part",
-            "created_at": self.created_at,
-            "upload_id": self.upload_id,
-        }
 
 
 # --- Batch API -----------------------------------------------------------------------------

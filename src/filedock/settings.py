@@ -163,11 +163,30 @@ class Settings:
     report_max_errors: int = _setting(
         100, "Errors (and warnings) listed in a validation report; the total is always counted."
     )
-    fine_tune_min_examples: int = _setting(10, "Fewest examples a fine-tune file may have.")
+    fine_tune_min_examples: int = _setting(
+        10,
+        "Examples a fine-tuning job's training file needs; a fine-tune file with fewer gets a "
+        "too_few_examples warning (a validation file may be smaller).",
+    )
     fine_tune_context_tokens: int = _setting(
         65536, "Tokens above which a fine-tune example gets an example_too_long warning."
     )
+    fine_tune_images_per_example: int = _setting(
+        10, "Most images one fine-tuning example may hold."
+    )
+    fine_tune_image_examples: int = _setting(
+        50000, "Most examples with images a fine-tune file may hold."
+    )
+    image_max_bytes: int = _setting(
+        10 * MiB,
+        "Largest image: a vision file, or one image inside a fine-tuning example "
+        "(bytes or e.g. 10MiB).",
+        size=True,
+    )
     batch_max_requests: int = _setting(50000, "Most requests (lines) a batch file may have.")
+    batch_max_embedding_inputs: int = _setting(
+        50000, "Most embedding inputs across all requests of a /v1/embeddings batch file."
+    )
     assistants_max_tokens: int = _setting(
         2_000_000, "Most tokens (o200k_base) an assistants file may hold."
     )

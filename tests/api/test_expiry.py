@@ -8,6 +8,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
+from filedock.clock import FakeClock
 from filedock.components import Components
 from filedock.models import DEFAULT_PROJECT_ID, FileRecord
 from filedock.settings import Settings
@@ -16,15 +17,6 @@ from filedock.settings import Settings
 def _components(client: TestClient) -> Components:
     components: Components = client.app.state.components  # type: ignore[attr-defined]
     return components
-
-
-def _expire(settings: Settings, file_id: str) -> None:
-    """Move a file's expiry into the past with a plain row update."""
-    with sqlite3.connect(settings.data_dir / "filedock.sqlite3") as db:
-        changed = db.execute(
-            "UPDATE files SET expires_at = ? WHERE id = ?", (int(time.time()) - 1, file_id)
-        ).rowcount
-    assert changed == 1
 
 
 def _blob_files(settings: Settings) -> list[Path]:
@@ -39,14 +31,14 @@ def _row(settings: Settings, file_id: str) -> tuple[object, ...] | None:
     return row
 
 
-def _upload(client: TestClient, name: str) -> str:
+def _upload(client: TestClient, name: str, seconds: int = 3600) -> str:
     response = client.post(
         "/v1/files",
         files={"file": (name, b"soon gone")},
         data={
             "purpose": "user_data",
             "expires_after[anchor]": "created_at",
-            "expires_after[seconds]": "3600",
+            "expires_after[seconds]": str(seconds),
         },
     )
     assert response.status_code == 200, response.text
@@ -54,11 +46,16 @@ def _upload(client: TestClient, name: str) -> str:
     return file_id
 
 
-def test_expired_file_vanishes_at_once_and_is_swept(client: TestClient, settings: Settings) -> None:
-    keep = _upload(client, "keep.txt")
-    gone = _upload(client, "gone.txt")
+def test_expired_file_vanishes_at_once_and_is_swept(
+    clocked_client: TestClient, settings: Settings, clock: FakeClock
+) -> None:
+    client = clocked_client
+    keep = _upload(client, "keep.txt", 7200)
+    gone = _upload(client, "gone.txt", 3600)
     assert len(_blob_files(settings)) == 2
-    _expire(settings, gone)
+    clock.advance(3599)
+    assert client.get(f"/v1/files/{gone}").status_code == 200  # its last second
+    clock.advance(1)
 
     for method, path in [
         ("GET", f"/v1/files/{gone}"),
@@ -81,7 +78,7 @@ def test_expired_file_vanishes_at_once_and_is_swept(client: TestClient, settings
     assert row is not None and row[1] is not None  # a tombstone for cursors, until purged
     # Tombstones older than the retention are purged: then the row is gone too.
     purged = client.portal.call(  # type: ignore[union-attr]
-        components.metadata.purge_tombstones, int(time.time()) + 1
+        components.metadata.purge_tombstones, clock.now() + 1
     )
     assert purged == 1
     assert _row(settings, gone) is None

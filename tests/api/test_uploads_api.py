@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from filedock.clock import Clock, FakeClock
 from filedock.components import Components
 from filedock.settings import Settings
 from filedock.web import create_app
@@ -21,8 +22,9 @@ from tests.conftest import AUTH
 UPLOAD_KEYS = ["id", "object", "bytes", "created_at", "filename", "purpose", "status", "expires_at"]
 
 
-def make_client(settings: Settings) -> TestClient:
-    return TestClient(create_app(settings), headers=AUTH, raise_server_exceptions=False)
+def make_client(settings: Settings, clock: Clock | None = None) -> TestClient:
+    app = create_app(settings, clock=clock)
+    return TestClient(app, headers=AUTH, raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -462,16 +464,20 @@ def test_cancel(client: TestClient, settings: Settings) -> None:
     assert err["message"] == f"Upload {upload['id']} is cancelled and can no longer be completed."
 
 
-def test_expiry_and_sweep(settings: Settings) -> None:
-    with make_client(settings.replace(upload_expiry_seconds=3)) as client:
+def test_expiry_and_sweep(settings: Settings, clock: FakeClock) -> None:
+    with make_client(settings.replace(upload_expiry_seconds=60), clock) as client:
         upload = create(client, 20)
-        assert upload["expires_at"] == upload["created_at"] + 3
+        assert upload["expires_at"] == upload["created_at"] + 60
         a = part_id(client, upload["id"], b"a" * 10)
-        # Orphan sweep with no grace: a pending Upload's parts are not orphans.
+        # Orphan sweep with no grace, once the part's file is in the past: a pending Upload's
+        # parts are not orphans.
+        clock.advance(5)
         sweeper = components(client).sweeper
         report = client.portal.call(lambda: sweeper.sweep(orphan_grace=0))  # type: ignore[union-attr]
         assert report.orphans == 0 and len(blob_files(settings.data_dir)) == 1
-        time.sleep(max(0.0, upload["expires_at"] + 1.05 - time.time()))
+        clock.advance(upload["expires_at"] - 1 - clock.now())
+        assert part_id(client, upload["id"], b"b" * 5)  # the last second before expiry
+        clock.advance(1)
         err = error(add_part(client, upload["id"], b"b" * 10), 400)
         assert err["message"] == f"Upload {upload['id']} is expired and can no longer accept parts."
         err = error(
@@ -481,7 +487,7 @@ def test_expiry_and_sweep(settings: Settings) -> None:
         err = error(client.post(f"/v1/uploads/{upload['id']}/cancel"), 400)
         assert "is expired" in err["message"]
         report = client.portal.call(sweeper.sweep)  # type: ignore[union-attr]
-        assert report.uploads_expired == 1 and report.upload_parts == 1
+        assert report.uploads_expired == 1 and report.upload_parts == 2
         assert blob_files(settings.data_dir) == []
         stored = client.portal.call(  # type: ignore[union-attr]
             components(client).metadata.get_upload, "proj_default", upload["id"]

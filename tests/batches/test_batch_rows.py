@@ -11,8 +11,9 @@ import pytest
 
 from filedock.metadata import migrate
 from filedock.metadata.batches import BatchRows, LineResult
-from filedock.metadata.db import Database, database_for_url
+from filedock.metadata.db import Database
 from filedock.metadata.engine_slots import EngineSlotRows
+from filedock.metadata.factory import database_for_url
 from filedock.models import BatchLine, BatchRecord, BatchUsage
 
 pytestmark = pytest.mark.anyio

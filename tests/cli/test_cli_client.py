@@ -153,6 +153,20 @@ def test_render_report_lists_errors_by_line() -> None:
     assert json.loads(render_report({"other": [1]})) == {"other": [1]}
 
 
+def test_render_report_leaves_out_absent_fields_and_reads_stats() -> None:
+    text = render_report(
+        {
+            "status": "processed",
+            "format": None,
+            "status_details": None,
+            "stats": {"lines": 2, "requests": 2},
+            "errors": [],
+        }
+    )
+    assert "None" not in text
+    assert "status: processed" in text and "lines: 2" in text
+
+
 def test_real_process_exit_codes_and_streams(live_server: ServerProcess, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "FILEDOCK_"))},

@@ -1,52 +1,31 @@
-"""The `# uploads` part of the metadata store contract, run unchanged on SQLite and PostgreSQL."""
+"""The uploads aggregate's contract: Upload rows and their parts."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
 from filedock.metadata.base import MetadataStore
-from filedock.models import FileRecord, UploadPartRecord, UploadRecord
-from tests.contracts import test_metadata_store as contract
-from tests.contracts.test_metadata_store import NOW, PROJECT, Backend, record
+from filedock.models import FileRecord, UploadPartRecord
+from tests.contracts import metadata_common as common
+from tests.contracts.metadata_common import (
+    NOW,
+    PROJECT,
+    Backend,
+    a_part,
+    an_upload,
+    part,
+    record,
+    upload,
+)
 
-# The same fixtures (and so the same SQLite/PostgreSQL parametrisation) as the main contract.
-anyio_backend = contract.anyio_backend
-backend = contract.backend
-store = contract.store
+# The same fixtures (and so the same SQLite/PostgreSQL parametrisation) in every suite.
+anyio_backend = common.anyio_backend
+backend = common.backend
+store = common.store
 
 pytestmark = pytest.mark.anyio
-
-
-def upload(
-    nbytes: int = 100, *, expires_at: int = NOW + 3600, project: str = PROJECT
-) -> UploadRecord:
-    return UploadRecord(
-        id="upload_" + uuid.uuid4().hex[:24],
-        project_id=project,
-        filename="big.jsonl",
-        purpose="batch",
-        bytes=nbytes,
-        mime_type="text/jsonl",
-        created_at=NOW,
-        expires_at=expires_at,
-        status="pending",
-        file_expires_after=86400,
-        reservation_id="res_" + uuid.uuid4().hex[:8],
-    )
-
-
-def part(upload_id: str, nbytes: int, created_at: int = NOW) -> UploadPartRecord:
-    return UploadPartRecord(
-        id="part_" + uuid.uuid4().hex[:24],
-        upload_id=upload_id,
-        bytes=nbytes,
-        sha256="cd" * 32,
-        blob_key="parts/" + uuid.uuid4().hex,
-        created_at=created_at,
-    )
 
 
 async def test_insert_and_get_upload(store: MetadataStore) -> None:
@@ -214,3 +193,55 @@ async def test_pending_part_keys_dead_parts_and_purge(store: MetadataStore) -> N
     # Pending Uploads are never purged, whatever their age.
     assert await store.get_upload(PROJECT, pending.id) is not None
     assert await store.list_upload_parts(pending.id) == [live_part]
+
+
+async def test_upload_rows(store: MetadataStore) -> None:
+    up = an_upload()
+    await store.insert_upload(up)
+    assert await store.get_upload(PROJECT, up.id) == up
+    assert await store.get_upload("proj_other", up.id) is None
+    first, second = a_part(up, 60), a_part(up, 40, NOW + 1)
+    assert await store.insert_upload_part(first, NOW)
+    assert not await store.insert_upload_part(a_part(up, 41), NOW)  # over the declared size
+    assert await store.insert_upload_part(second, NOW)
+    assert await store.list_upload_parts(up.id) == [first, second]
+    got = await store.get_upload(PROJECT, up.id)
+    assert got is not None and got.received_bytes == 100
+    assert await store.pending_upload_part_keys([first.blob_key, "nope"]) == {first.blob_key}
+    assert await store.dead_upload_parts(10) == []
+    assert await store.start_upload_completion(up.id, "file-x")
+    assert await store.finish_upload_completion(up.id, "file-y") is None
+    done = await store.finish_upload_completion(up.id, "file-x")
+    assert done is not None and done.status == "completed"
+    assert await store.finish_upload_completion(up.id, "file-x") is not None  # idempotent
+    assert not await store.start_upload_completion(up.id, "file-z")
+    assert await store.pending_upload_part_keys([first.blob_key]) == set()
+    dead = await store.dead_upload_parts(10)
+    assert {p.id for p in dead} == {first.id, second.id}
+    assert await store.purge_finished_uploads(NOW + 10**6) == 0  # parts still there
+    await store.delete_upload_parts([p.id for p in dead])
+    await store.delete_upload_parts([])
+    assert await store.purge_finished_uploads(NOW + 10**6) == 1
+    assert await store.get_upload(PROJECT, up.id) is None
+
+
+async def test_upload_cancel_expire_and_settle(store: MetadataStore) -> None:
+    cancelled, expiring, published = an_upload(), an_upload(expires_at=NOW + 5), an_upload()
+    for up in (cancelled, expiring, published):
+        await store.insert_upload(up)
+    got = await store.cancel_upload(PROJECT, cancelled.id, NOW)
+    assert got is not None and got.status == "cancelled"
+    assert await store.cancel_upload(PROJECT, cancelled.id, NOW) is None
+    assert not await store.insert_upload_part(a_part(cancelled, 1), NOW)
+    assert not await store.insert_upload_part(a_part(expiring, 1), NOW + 5)
+    # A completion that published its File before a crash: settled, not expired or cancelled.
+    file = await store.insert_file(record())
+    assert await store.start_upload_completion(published.id, file.id)
+    assert await store.cancel_upload(PROJECT, published.id, NOW) is None
+    assert await store.claim_expired_uploads(NOW + 10, 10) == 1  # `expiring` only
+    got = await store.get_upload(PROJECT, expiring.id)
+    assert got is not None and got.status == "expired"
+    assert await store.settle_published_uploads() == 1
+    got = await store.get_upload(PROJECT, published.id)
+    assert got is not None and got.status == "completed"
+    assert await store.settle_published_uploads() == 0

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from filedock.errors import MetadataError
-from filedock.metadata.db import Database, IntegrityConflict, database_for_url
+from filedock.metadata.db import Database, IntegrityConflict
+from filedock.metadata.factory import database_for_url
 from filedock.metadata.table import Table
 
 pytestmark = pytest.mark.anyio

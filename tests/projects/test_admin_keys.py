@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.clock import FakeClock, SystemClock
+from filedock.metadata.factory import metadata_store_for_url
 from filedock.services.keys import ApiKeys
 from tests.helpers import make_server
 from tests.projects.conftest import make_tenant, upload
@@ -131,20 +131,25 @@ def test_revocation_takes_effect_on_the_next_request(client: TestClient) -> None
     assert client.get("/v1/files", headers=other.headers).status_code == 200
 
 
-def test_key_expiry_takes_effect_on_the_next_request(client: TestClient) -> None:
+def test_key_expiry_takes_effect_on_the_next_request(
+    clocked_client: TestClient, clock: FakeClock
+) -> None:
+    client = clocked_client
     tenant = make_tenant(client, "e")
     made = client.post(
         f"/v1/organization/projects/{tenant.project_id}/api_keys",
-        json={"name": "short", "expires_at": int(time.time()) + 2},
+        json={"name": "short", "expires_at": clock.now() + 2},
     ).json()
     headers = {"Authorization": f"Bearer {made['value']}"}
     assert client.get("/v1/files", headers=headers).status_code == 200
-    time.sleep(max(0.0, made["expires_at"] - time.time()) + 0.05)
+    clock.advance(1)
+    assert client.get("/v1/files", headers=headers).status_code == 200
+    clock.advance(made["expires_at"] - clock.time())  # the very second it expires
     expired = client.get("/v1/files", headers=headers)
     assert expired.status_code == 401 and expired.json()["error"]["code"] == "invalid_api_key"
     past = client.post(
         f"/v1/organization/projects/{tenant.project_id}/api_keys",
-        json={"expires_at": int(time.time()) - 1},
+        json={"expires_at": clock.now() - 1},
     )
     assert past.status_code == 400 and past.json()["error"]["param"] == "expires_at"
 
@@ -165,16 +170,16 @@ def test_archiving_revokes_every_key_of_the_project(client: TestClient) -> None:
 
 @pytest.mark.anyio
 async def test_bootstrap_key_is_an_admin_key_of_the_default_project(tmp_path: Path) -> None:
-    store = SqliteMetadataStore(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    store = metadata_store_for_url(f"sqlite:///{tmp_path / 'm.sqlite3'}")
     await store.open()
     try:
-        keys = ApiKeys(store)
+        keys = ApiKeys(store, SystemClock())
         secret = await keys.ensure_bootstrap_key()
         assert secret is not None
         principal = await keys.authenticate(f"Bearer {secret}")
         assert principal.is_admin and principal.project_id == "proj_default"
         assert await keys.ensure_bootstrap_key() is None  # only when no key exists
-        configured = ApiKeys(store, "sk-configured-0123456789")
+        configured = ApiKeys(store, SystemClock(), "sk-configured-0123456789")
         assert (await configured.authenticate("Bearer sk-configured-0123456789")).is_admin
     finally:
         await store.close()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
 from filedock.cli import main
+from filedock.errors import StorageError
 from filedock.settings import Settings
 from filedock.web import create_app
+from tests.helpers import free_port
 
 
 def _cli(data: Path, *args: str) -> Result:
@@ -87,3 +90,31 @@ def test_projects_and_keys_commands(tmp_path: Path) -> None:
             main, ["projects", "delete", "proj_default", "--data-dir", str(data)]
         )
         assert refused.exit_code != 0 and "cannot be archived" in refused.output
+
+
+def test_admin_commands_work_while_the_blob_store_is_down(tmp_path: Path) -> None:
+    """Keys and projects live in the database only: an unreachable S3 does not stop them."""
+    closed = free_port()  # nothing listens here
+    env = {
+        "FILEDOCK_STORAGE_URL": "s3://filedock/blobs",
+        "FILEDOCK_S3_ENDPOINT_URL": f"http://127.0.0.1:{closed}",
+        "FILEDOCK_S3_ACCESS_KEY_ID": "test",
+        "FILEDOCK_S3_SECRET_ACCESS_KEY": "test",
+    }
+    data = str(tmp_path / "data")
+
+    def run(*args: str) -> Result:
+        result = CliRunner().invoke(main, [*args, "--data-dir", data], env=env)
+        assert result.exit_code == 0, result.output
+        return result
+
+    project_id = run("projects", "create", "offline").stdout.strip()
+    secret = run("keys", "create", "--project", project_id).stdout.strip().splitlines()[0]
+    assert secret[:12] in run("keys", "list").stdout
+    assert project_id in run("projects", "list").stdout
+    assert "offline" in run("projects", "show", project_id).stdout
+    run("keys", "revoke", secret[:12])
+    # The server itself does need the blob store: the same settings fail to start it.
+    settings = Settings.from_env(env, data_dir=tmp_path / "data")
+    with pytest.raises(StorageError, match="cannot reach"), TestClient(create_app(settings)):
+        pass

@@ -13,24 +13,34 @@ from tests.projects.conftest import Tenant, make_tenant, upload
 
 # Every endpoint that addresses one object of a project. `{file_id}` is replaced by project A's
 # file id (asked for by project B) and by a well-formed id that exists nowhere; both answers must
-# be the same 404. New endpoints are one row each, e.g. when they land:
-#   ("report", "GET", "/v1/files/{file_id}/report", None),
-#   ("add part", "POST", "/v1/uploads/{upload_id}/parts", {"files": {"data": ("p", b"x")}}),
-#   ("complete", "POST", "/v1/uploads/{upload_id}/complete", {"json": {"part_ids": []}}),
-#   ("cancel", "POST", "/v1/uploads/{upload_id}/cancel", None),
-# (an `{upload_id}` row also needs an "upload_id" entry in TARGETS below).
+# be the same 404. New endpoints are one row each (a new placeholder also needs an entry in
+# TARGETS below).
 BY_ID: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("retrieve", "GET", "/v1/files/{file_id}", None),
     ("content", "GET", "/v1/files/{file_id}/content", None),
     ("content range", "GET", "/v1/files/{file_id}/content", {"headers": {"Range": "bytes=0-1"}}),
+    ("report", "GET", "/v1/files/{file_id}/report", None),
     ("delete", "DELETE", "/v1/files/{file_id}", None),
     ("usage", "GET", "/v1/organization/projects/{project_id}/usage", None),
+    ("add part", "POST", "/v1/uploads/{upload_id}/parts", {"files": {"data": ("p", b"x")}}),
+    ("complete", "POST", "/v1/uploads/{upload_id}/complete", {"json": {"part_ids": []}}),
+    ("cancel", "POST", "/v1/uploads/{upload_id}/cancel", None),
 ]
+
+
+def _pending_upload(client: TestClient, tenant: Tenant) -> str:
+    body = {"filename": "u.bin", "purpose": "user_data", "bytes": 10, "mime_type": "x/y"}
+    created = client.post("/v1/uploads", json=body, headers=tenant.headers)
+    assert created.status_code == 200, created.text
+    upload_id: str = created.json()["id"]
+    return upload_id
+
 
 # How to make, in project A, the object a placeholder names, and a same-shaped id that is nowhere.
 TARGETS: dict[str, tuple[Callable[[TestClient, Tenant], str], str]] = {
     "file_id": (lambda c, t: upload(c, t, b'{"a": 1}\n')["id"], "file-" + "Z" * 22),
     "project_id": (lambda c, t: t.project_id, "proj_" + "Z" * 24),
+    "upload_id": (_pending_upload, "upload_" + "0" * 32),
 }
 
 LIST_QUERIES: list[dict[str, str]] = [
@@ -85,6 +95,11 @@ def test_another_projects_id_is_exactly_a_missing_id(
     for n in names:
         if n == "file_id":
             assert client.get(f"/v1/files/{real[n]}", headers=a.headers).status_code == 200
+        if n == "upload_id":  # still pending: A adds a part to it
+            part = client.post(
+                f"/v1/uploads/{real[n]}/parts", files={"data": ("p", b"y")}, headers=a.headers
+            )
+            assert part.status_code == 200, part.text
 
 
 def test_lists_show_only_own_files_with_every_filter(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from filedock.clock import FakeClock
 from filedock.components import Components
 from filedock.errors import StorageQuotaExceeded
 from filedock.services.quotas import GROW_BLOCK
@@ -24,7 +24,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def components(tmp_path: Path) -> AsyncIterator[Components]:
-    c = Components.build(Settings(data_dir=tmp_path / "data", quota_lease_seconds=600))
+    c = Components.build(
+        Settings(data_dir=tmp_path / "data", quota_lease_seconds=600), clock=FakeClock()
+    )
     await c.open()
     try:
         yield c
@@ -84,9 +86,12 @@ async def test_grow_settle_release_and_a_lost_lease(components: Components) -> N
 async def test_expired_leases_are_released(components: Components) -> None:
     project = await components.projects.create_project("p", storage_quota_bytes=1000)
     quotas = components.quotas
+    clock = components.clock
+    assert isinstance(clock, FakeClock)
     await quotas.reserve(project.id, 300, lease_seconds=1)
     kept = await quotas.reserve(project.id, 200)
-    await asyncio.sleep(1.05 - time.time() % 1)  # past the next whole second: the lease's end
+    assert await quotas.release_expired() == 0
+    clock.advance(1)  # the short lease's last second
     assert await quotas.release_expired() == 1
     assert await _counters(components, project.id) == (0, 200)
     await quotas.release(kept)

@@ -126,10 +126,12 @@ def test_the_official_sdk_retries_through_a_429(tmp_path: Path) -> None:
             assert statuses[0] == 429 and statuses[-1] == 200, statuses
             http_client.close()
             # The SDK's `project=` becomes the OpenAI-Project header: checked against the key.
-            admin_key = openai.OpenAI(base_url=server.base_url, api_key=TEST_KEY, max_retries=0)
-            assert admin_key.with_options(project="proj_default").files.list().data == []
-            with pytest.raises(openai.AuthenticationError) as refused:
-                admin_key.with_options(project=tenant.project_id).files.list()
+            with openai.OpenAI(
+                base_url=server.base_url, api_key=TEST_KEY, max_retries=0
+            ) as admin_key:
+                assert admin_key.with_options(project="proj_default").files.list().data == []
+                with pytest.raises(openai.AuthenticationError) as refused:
+                    admin_key.with_options(project=tenant.project_id).files.list()
             assert refused.value.code == "mismatched_project"
     finally:
         server.stop()

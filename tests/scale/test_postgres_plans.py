@@ -9,7 +9,9 @@ import sys
 import pytest
 
 from filedock.metadata import migrate
-from filedock.metadata.postgres import FILE_COLUMNS, LIVE
+from filedock.metadata.db_postgres import to_pyformat
+from filedock.metadata.files import GET_SQL, page_sql
+from filedock.metadata.rows import Order
 from tests.services import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -45,16 +47,15 @@ def test_list_and_retrieve_use_indexes(postgres_server: PostgresServer) -> None:
         conn.execute("ANALYZE files")
         retrieve = plan(
             conn,
-            f"SELECT {FILE_COLUMNS} FROM files WHERE id = %s AND project_id = %s AND {LIVE}",
+            to_pyformat(GET_SQL),
             ("file-0000000000000000000101", "proj_default", NOW),
         )
         assert "Index Scan" in retrieve, retrieve
-        for direction, compare in (("DESC", "<"), ("ASC", ">")):
+        orders: tuple[Order, ...] = ("desc", "asc")
+        for order in orders:
             listing = plan(
                 conn,
-                f"SELECT {FILE_COLUMNS} FROM files WHERE project_id = %s AND {LIVE} "
-                f"AND (created_at, seq) {compare} (%s, %s) "
-                f"ORDER BY created_at {direction}, seq {direction} LIMIT %s",
+                to_pyformat(page_sql(order, purpose=False, after=True)),
                 ("proj_default", NOW, NOW + 3000, 9000, 101),
             )
             assert "files_project_order" in listing and "Sort" not in listing, listing

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import anyio
 import pytest
 
+from filedock.clock import FakeClock
 from filedock.components import Components
 from filedock.errors import BlobNotFound
 from filedock.models import FileRecord
@@ -35,7 +35,8 @@ async def test_orphans_respect_the_grace_and_live_rows(
         "FILEDOCK_DATABASE_URL": postgres_server.database(),
         **swift_server.env(swift_server.bucket()),
     }
-    components = Components.build(Settings.from_env(env, data_dir=tmp_path))
+    clock = FakeClock(time.time())  # object times are real: the clock starts at now
+    components = Components.build(Settings.from_env(env, data_dir=tmp_path), clock=clock)
     await components.open()
     try:
         referenced, orphan = uuid.uuid4().hex, uuid.uuid4().hex
@@ -57,7 +58,7 @@ async def test_orphans_respect_the_grace_and_live_rows(
             )
         )
         assert await components.sweeper.remove_orphans(grace=600) == 0  # young: maybe in flight
-        await anyio.sleep(1.1)  # object times have one-second resolution
+        clock.advance(2)  # object times have one-second resolution
         assert await components.sweeper.remove_orphans(grace=0) == 1
         assert await components.blobs.size(referenced) == 4
         with pytest.raises(BlobNotFound):

@@ -9,17 +9,18 @@ import pytest
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.blobs.local import LocalBlobStore
 from filedock.blobs.s3 import S3BlobStore
-from filedock.metadata.factory import redact_url, store_for_url
-from filedock.metadata.postgres import PostgresMetadataStore
-from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.metadata.db_postgres import PostgresDatabase
+from filedock.metadata.db_sqlite import SqliteDatabase
+from filedock.metadata.factory import metadata_store_for_url, redact_url, store_for_url
 from filedock.settings import Settings, SettingsError
 from tests import services
 
 
 def test_database_url_picks_the_backend(tmp_path: Path) -> None:
-    assert isinstance(store_for_url(f"sqlite:///{tmp_path}/x.db"), SqliteMetadataStore)
-    assert isinstance(store_for_url("postgresql://u:p@h:5432/d"), PostgresMetadataStore)
-    assert isinstance(store_for_url("postgres://u@h/d"), PostgresMetadataStore)
+    assert isinstance(store_for_url(f"sqlite:///{tmp_path}/x.db").db, SqliteDatabase)
+    postgres = metadata_store_for_url("postgresql://u:p@h:5432/d", pool_size=3).db
+    assert isinstance(postgres, PostgresDatabase) and postgres.pool_size == 3
+    assert isinstance(store_for_url("postgres://u@h/d").db, PostgresDatabase)
 
 
 @pytest.mark.parametrize("url", ["mysql://h/d", "sqlite:relative.db", "/var/lib/x.db", ""])

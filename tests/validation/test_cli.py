@@ -34,11 +34,23 @@ def test_invalid_file_exits_one_and_json_matches_the_expected_report() -> None:
 
 
 def test_limits_come_from_the_same_settings_as_the_server() -> None:
-    path = CORPUS / "fine-tune/too_few.jsonl"
     runner = CliRunner()
-    args = ["validate", str(path), "--purpose", "fine-tune"]
-    assert runner.invoke(main, args).exit_code == 1
-    assert runner.invoke(main, args, env={"FILEDOCK_FINE_TUNE_MIN_EXAMPLES": "3"}).exit_code == 0
+    batch = ["validate", str(CORPUS / "batch/valid.jsonl"), "--purpose", "batch"]
+    assert runner.invoke(main, batch).exit_code == 0
+    assert runner.invoke(main, batch, env={"FILEDOCK_BATCH_MAX_REQUESTS": "3"}).exit_code == 1
+    # Fewer examples than a training job needs is a warning (a validation file may be small).
+    short = ["validate", str(CORPUS / "fine-tune/too_few.jsonl"), "--purpose", "fine-tune"]
+    result = runner.invoke(main, short)
+    assert result.exit_code == 0 and "(too_few_examples)" in result.output
+    result = runner.invoke(main, short, env={"FILEDOCK_FINE_TUNE_MIN_EXAMPLES": "3"})
+    assert result.exit_code == 0 and "too_few_examples" not in result.output
+
+
+def test_invalid_lines_are_not_counted_as_examples() -> None:
+    path = CORPUS / "fine-tune/chat_errors.jsonl"
+    result = CliRunner().invoke(main, ["validate", str(path), "--purpose", "fine-tune"])
+    assert result.exit_code == 1
+    assert "examples: 4\n" in result.output and "invalid_examples: 8" in result.output
 
 
 def test_large_file_without_a_terminal_shows_no_progress_bar(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
-from filedock.validation import ValidationOptions, validate
+from filedock.validation import ValidationOptions, validate, validate_batch
 from filedock.validation.report import Report
 from filedock.validation.tokens import count_tokens, encoding
 
@@ -32,7 +33,7 @@ def test_too_many_tasks_reported_at_the_first_line_over_the_limit() -> None:
                 "custom_id": f"r{i}",
                 "method": "POST",
                 "url": "/v1/embeddings",
-                "body": {"model": "m"},
+                "body": {"model": "m", "input": "x"},
             }
         )
         for i in range(5)
@@ -113,3 +114,92 @@ def test_deeply_nested_json_is_a_line_error_not_a_crash() -> None:
     deep = b'{"item":' * 100_000 + b"1" + b"}" * 100_000
     report = validate("evals", "e.jsonl", [deep + b'\n{"item": {}}\n'])
     assert [(e.line, e.code) for e in report.errors] == [(1, "invalid_json_line")]
+
+
+def _png(size: tuple[int, int] = (64, 64)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.effect_noise(size, 64).convert("RGB").save(out, "PNG")  # noise: does not compress
+    return out.getvalue()
+
+
+def test_images_over_the_size_limit_are_refused() -> None:
+    png = _png()
+    options = ValidationOptions(image_max_bytes=len(png) - 1, min_examples=1)
+    report = validate("vision", "a.png", [png[:100], png[100:]], options)
+    assert [(e.line, e.code) for e in report.errors] == [(None, "image_too_large")]
+    assert validate("vision", "a.png", [png], ValidationOptions(image_max_bytes=len(png))).valid
+
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    example = {
+        "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]},
+            {"role": "assistant", "content": "Noise."},
+        ]
+    }
+    data = (chat() + "\n" + json.dumps(example) + "\n").encode()
+    report = validate("fine-tune", "f.jsonl", [data], options)
+    assert [(e.line, e.code, e.path) for e in report.errors] == [
+        (2, "image_too_large", "messages[0].content[0].image_url.url")
+    ]
+
+
+def test_examples_with_images_are_limited_per_file() -> None:
+    url = "data:image/png;base64," + base64.b64encode(_png((8, 8))).decode()
+    example = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}]},
+                {"role": "assistant", "content": "Noise."},
+            ]
+        }
+    )
+    data = "\n".join([chat(), example, example, chat(), example]).encode()
+    report = validate("fine-tune", "f.jsonl", [data], ValidationOptions(image_examples=2))
+    assert [(e.line, e.code) for e in report.errors] == [(5, "too_many_image_examples")]
+    assert report.stats["examples_with_images"] == 3
+
+
+def _request(i: int, url: str, body: dict[str, object]) -> bytes:
+    line = {"custom_id": f"r{i}", "method": "POST", "url": url, "body": body}
+    return json.dumps(line).encode() + b"\n"
+
+
+def test_embedding_inputs_are_counted_across_the_file() -> None:
+    lines = [_request(i, "/v1/embeddings", {"model": "m", "input": ["a", "b"]}) for i in range(4)]
+    options = ValidationOptions(batch_max_embedding_inputs=5)
+    report = validate("batch", "b.jsonl", [b"".join(lines)], options)
+    assert [(e.line, e.code) for e in report.errors] == [(3, "too_many_embedding_inputs")]
+    assert report.stats["embedding_inputs"] == 8
+
+
+def test_batch_validator_is_reusable_line_by_line() -> None:
+    """The Batch API feeds the validator whole lines and reads url, model and line numbers."""
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    lines = [_request(i, "/v1/chat/completions", body) for i in range(3)]
+    lines.append(_request(3, "/v1/chat/completions", {"messages": body["messages"]}))
+    report = validate_batch(lines)
+    assert [(e.line, e.code, e.path) for e in report.errors] == [(4, "missing_model", "body.model")]
+    assert report.stats["url"] == "/v1/chat/completions"
+    assert report.stats["model"] == "gpt-4o-mini"
+    assert report.stats["requests"] == 3 and report.stats["invalid_requests"] == 1
+
+
+def test_waiting_lines_are_judged_once_the_format_is_known_and_counted_exactly() -> None:
+    prompt = json.dumps({"messages": [{"role": "user", "content": "u"}]})
+    data = "\n".join([prompt] * 5 + [chat(), "{bad"]).encode()
+    report = validate("fine-tune", "f.jsonl", [data], ValidationOptions(max_issues=3))
+    assert report.format == "chat"
+    assert report.error_count == 6
+    assert [(e.line, e.code) for e in report.errors] == [
+        (1, "no_assistant_message"),
+        (2, "no_assistant_message"),
+        (3, "no_assistant_message"),
+    ]
+    assert report.stats["examples"] == 1 and report.stats["invalid_examples"] == 6
+    # The summary follows line order even though lines 1-5 were judged after line 6.
+    details = report.status_details()
+    assert details is not None and details.startswith("Invalid file format. Line 1: ")

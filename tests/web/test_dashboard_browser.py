@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium against a real `filedock serve`: log in, upload with a
-progress bar, see a failed file's status details (and its report where the server has one),
-download, delete, and the narrow layout. Screenshots go to test-artifacts/."""
+progress bar, see a failed file's status details and its report, download, delete, upload a
+large file through the Uploads API, and the narrow layout. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from filedock.client import FilesClient
-from filedock.metadata.sqlite import SqliteMetadataStore
+from filedock.metadata.factory import metadata_store_for_url
 from tests.helpers import TEST_KEY, ServerProcess, make_server
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -73,7 +73,7 @@ def _mark_error(server: ServerProcess, file_id: str, details: str) -> None:
     """Give a file a failed status through the server's own metadata store."""
 
     async def mark() -> None:
-        store = SqliteMetadataStore(f"sqlite:///{server.data_dir / 'filedock.sqlite3'}")
+        store = metadata_store_for_url(f"sqlite:///{server.data_dir / 'filedock.sqlite3'}")
         await store.open()
         try:
             await store.update_file_status(file_id, "error", details)
@@ -83,17 +83,6 @@ def _mark_error(server: ServerProcess, file_id: str, details: str) -> None:
     # Playwright's sync API runs an event loop in this thread: use another one.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, mark()).result()
-
-
-def _report_route_exists(server: ServerProcess) -> bool:
-    r = httpx.get(
-        server.base_url + "/files/file-doesnotexist0000000000/report",
-        headers={"Authorization": f"Bearer {TEST_KEY}"},
-    )
-    return not (
-        r.status_code in (404, 405)
-        and r.json()["error"]["message"].startswith(("Invalid URL", "Method"))
-    )
 
 
 def test_login_rejects_a_bad_key(page: Any) -> None:
@@ -185,10 +174,11 @@ def test_failed_file_shows_status_details_and_pagination(
     details.wait_for(state="visible")
     assert "Example 2 cannot be parsed" in page.locator("#status-details-text").inner_text()
     assert details.locator(".badge-error").count() == 1
-    if not _report_route_exists(server):
-        # Without the report extension the section hides itself instead of showing an error.
-        page.wait_for_timeout(300)
-        assert page.locator("#report-section").is_hidden()
+    # The report extension answers for a file whose failure came without a stored report.
+    report = page.locator("#report-section")
+    report.wait_for(state="visible")
+    expect(report).to_contain_text("verdict")
+    expect(report).to_contain_text(ids[-1])
     page.screenshot(path=str(artifacts / "dashboard-failed-file.png"), full_page=True)
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -201,8 +191,6 @@ def test_failed_file_report_rendered_by_line(
     page: Any, server: ServerProcess, artifacts: Path
 ) -> None:
     """A fine-tune file with a broken line 2 fails processing; its report lists the line."""
-    if not _report_route_exists(server):
-        pytest.skip("this server has no GET /v1/files/{id}/report (lands from another branch)")
     bad = b'{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n'
     with FilesClient(server.base_url, TEST_KEY) as client:
         f = client.files.create(file=("broken.jsonl", bad), purpose="fine-tune")
@@ -220,23 +208,10 @@ def test_failed_file_report_rendered_by_line(
     page.screenshot(path=str(artifacts / "dashboard-report.png"), full_page=True)
 
 
-def _uploads_api_exists(server: ServerProcess) -> bool:
-    r = httpx.post(
-        server.base_url + "/uploads/upload_probe/cancel",
-        headers={"Authorization": f"Bearer {TEST_KEY}"},
-    )
-    return not (
-        r.status_code in (404, 405)
-        and r.json()["error"]["message"].startswith(("Invalid URL", "Method"))
-    )
-
-
 def test_large_file_goes_through_the_uploads_api(
     page: Any, server: ServerProcess, tmp_path: Path, artifacts: Path
 ) -> None:
     """Above the dashboard's threshold (lowered here) the upload is split into parallel parts."""
-    if not _uploads_api_exists(server):
-        pytest.skip("this server has no Uploads API (lands from another branch)")
     page.evaluate(
         "sessionStorage.setItem('filedock.chunkThreshold', String(512 * 1024));"
         "sessionStorage.setItem('filedock.partSize', String(256 * 1024));"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,8 @@ from filedock.settings import Settings
 from filedock.web import create_app
 from tests.conftest import AUTH
 from tests.helpers import TEST_KEY, make_server
+
+CORPUS = Path(__file__).parent.parent / "validation" / "corpus"
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -73,24 +76,84 @@ def test_counters_move_with_traffic(client: TestClient) -> None:
     assert value(after, "filedock_stored_files", purpose="user_data") == 1
     client.delete(f"/v1/files/{created['id']}")
     assert value(scrape(client), "filedock_stored_files", purpose="assistants") == 0
-    # The processing hook's metrics exist for the pipeline to drive.
     assert ("filedock_processing_queue_depth", ()) in after
 
 
-def test_processing_hook_and_per_app_registries(settings: Settings, tmp_path: Path) -> None:
+def _upload(client: TestClient, purpose: str, name: str, data: bytes) -> str:
+    response = client.post("/v1/files", files={"file": (name, data)}, data={"purpose": purpose})
+    assert response.status_code == 200, response.text
+    file_id: str = response.json()["id"]
+    return file_id
+
+
+def _wait_final(client: TestClient, file_id: str) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status: str = client.get(f"/v1/files/{file_id}").json()["status"]
+        if status != "uploaded":
+            return status
+        time.sleep(0.02)
+    raise AssertionError(f"{file_id} was never processed")
+
+
+def test_processing_metrics_move_with_uploads(client: TestClient) -> None:
+    before = scrape(client)
+    good = _upload(
+        client, "fine-tune", "ok.jsonl", (CORPUS / "fine-tune/chat_valid.jsonl").read_bytes()
+    )
+    bad = _upload(client, "batch", "bad.jsonl", (CORPUS / "batch/errors.jsonl").read_bytes())
+    _upload(client, "user_data", "plain.bin", b"not checked")
+    assert (_wait_final(client, good), _wait_final(client, bad)) == ("processed", "error")
+    after = scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("filedock_processing_outcomes_total", outcome="processed") == 1
+    assert delta("filedock_processing_outcomes_total", outcome="error") == 1
+    assert delta("filedock_processing_duration_seconds_count") == 2
+    assert value(after, "filedock_processing_queue_depth") == 0
+
+
+def test_queue_depth_counts_files_waiting_for_a_check(settings: Settings) -> None:
+    # Without the background worker nothing leaves the queue: the gauge shows what waits.
+    app = create_app(settings, background=False)
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+        data = (CORPUS / "fine-tune/chat_valid.jsonl").read_bytes()
+        _upload(client, "fine-tune", "a.jsonl", data)
+        _upload(client, "fine-tune", "b.jsonl", data)
+        _upload(client, "user_data", "c.bin", b"never queued")
+        assert value(scrape(client), "filedock_processing_queue_depth") == 2
+
+
+def test_strict_mode_checks_are_counted(settings: Settings) -> None:
+    app = create_app(settings.replace(reject_invalid=True))
+    with TestClient(app, headers=AUTH, raise_server_exceptions=False) as client:
+        refused = client.post(
+            "/v1/files",
+            files={"file": ("bad.jsonl", (CORPUS / "batch/errors.jsonl").read_bytes())},
+            data={"purpose": "batch"},
+        )
+        assert refused.status_code == 400
+        samples = scrape(client)
+        assert value(samples, "filedock_processing_outcomes_total", outcome="error") == 1
+        assert value(samples, "filedock_processing_queue_depth") == 0
+
+
+def test_each_app_has_its_own_registry(settings: Settings, tmp_path: Path) -> None:
     first, second = create_app(settings), create_app(settings.replace(data_dir=tmp_path / "b"))
     m1: Metrics = first.state.metrics
     m2: Metrics = second.state.metrics
     assert m1.registry is not m2.registry
-    m1.processing.queued()
-    m1.processing.queued()
     m1.processing.finished("error", 0.5)
-    assert m1.registry.get_sample_value("filedock_processing_queue_depth") == 1
     assert (
         m1.registry.get_sample_value("filedock_processing_outcomes_total", {"outcome": "error"})
         == 1
     )
-    assert m2.registry.get_sample_value("filedock_processing_queue_depth") == 0
+    assert (
+        m2.registry.get_sample_value("filedock_processing_outcomes_total", {"outcome": "error"})
+        is None
+    )
 
 
 def test_metrics_can_be_disabled(settings: Settings) -> None:

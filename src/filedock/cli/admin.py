@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from filedock.cli.main import _run, _settings, main
-from filedock.components import Components
+from filedock.cli.main import _run_admin, _settings, main
+from filedock.components import AdminComponents
 from filedock.models import DEFAULT_PROJECT_ID, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord, ProjectRecord
 from filedock.settings import parse_size
 
@@ -42,13 +42,13 @@ def keys_create(
     """Create a key and print its secret (once)."""
     expires_at = int(time.time()) + _duration(expires_in) if expires_in else None
 
-    async def create(c: Components) -> tuple[ApiKeyRecord, str]:
+    async def create(c: AdminComponents) -> tuple[ApiKeyRecord, str]:
         await c.projects.get_active_project(project)
         return await c.keys.create_key(
             name, project, role=ROLE_ADMIN if admin else ROLE_MEMBER, expires_at=expires_at
         )
 
-    record, secret = _run(_settings(overrides), create)
+    record, secret = _run_admin(_settings(overrides), create)
     click.echo(secret)
     click.echo(f"created {record.id} ({record.prefix}...) in {record.project_id}", err=True)
 
@@ -59,7 +59,7 @@ def keys_create(
 @click.option("--database-url", default=None, help="Database [env FILEDOCK_DATABASE_URL].")
 def keys_list(project: str | None, **overrides: Any) -> None:
     """List keys: id, prefix, project, created, state, role, expiry, name."""
-    records = _run(_settings(overrides), lambda c: c.keys.list_keys(project))
+    records = _run_admin(_settings(overrides), lambda c: c.keys.list_keys(project))
     now = time.time()
     for r in records:
         if r.revoked_at:
@@ -80,7 +80,7 @@ def keys_list(project: str | None, **overrides: Any) -> None:
 @click.option("--database-url", default=None, help="Database [env FILEDOCK_DATABASE_URL].")
 def keys_revoke(key: str, **overrides: Any) -> None:
     """Revoke a key by id or prefix; effective on the next request."""
-    record = _run(_settings(overrides), lambda c: c.keys.revoke(key))
+    record = _run_admin(_settings(overrides), lambda c: c.keys.revoke(key))
     click.echo(f"revoked {record.id} ({record.prefix}...)")
 
 
@@ -155,7 +155,7 @@ def _quota(text: str) -> int | None:
         raise click.BadParameter(str(exc)) from None
 
 
-def _project_line(c: Components, p: ProjectRecord) -> str:
+def _project_line(c: AdminComponents, p: ProjectRecord) -> str:
     state = f"archived {_when(p.archived_at)}" if p.archived_at is not None else "active"
     return (
         f"{p.id}\t{p.name}\t{state}\tquota {c.projects.quota_of(p)}\t"
@@ -196,7 +196,7 @@ def projects_create(
 ) -> None:
     """Create a project and print its id."""
     storage = _quota(quota) if quota else None
-    record = _run(
+    record = _run_admin(
         _settings(overrides),
         lambda c: c.projects.create_project(
             name,
@@ -214,7 +214,7 @@ def projects_create(
 def projects_list(include_archived: bool, **overrides: Any) -> None:
     """List projects: id, name, state, quota, used, reserved, limits."""
 
-    async def work(c: Components) -> list[str]:
+    async def work(c: AdminComponents) -> list[str]:
         lines: list[str] = []
         after: str | None = None
         while True:
@@ -226,7 +226,7 @@ def projects_list(include_archived: bool, **overrides: Any) -> None:
                 return lines
             after = page[-1].id
 
-    for line in _run(_settings(overrides), work):
+    for line in _run_admin(_settings(overrides), work):
         click.echo(line)
 
 
@@ -236,7 +236,7 @@ def projects_list(include_archived: bool, **overrides: Any) -> None:
 def projects_show(project_id: str, **overrides: Any) -> None:
     """Show a project, its usage per purpose and its keys."""
 
-    async def work(c: Components) -> list[str]:
+    async def work(c: AdminComponents) -> list[str]:
         project = await c.projects.get_project(project_id)
         usage = await c.projects.usage(project_id)
         lines = [_project_line(c, project)]
@@ -246,7 +246,7 @@ def projects_show(project_id: str, **overrides: Any) -> None:
             lines.append(f"  key {k.id}\t{k.prefix}...\t{k.role}\t{state}\t{k.name}")
         return lines
 
-    for line in _run(_settings(overrides), work):
+    for line in _run_admin(_settings(overrides), work):
         click.echo(line)
 
 
@@ -258,10 +258,10 @@ def projects_set_quota(project_id: str, quota: str, **overrides: Any) -> None:
     """Set a project's storage quota: a size like 500GB or 1TiB, or `default`."""
     storage = _quota(quota)
 
-    async def work(c: Components) -> str:
+    async def work(c: AdminComponents) -> str:
         return _project_line(c, await c.projects.set_quota(project_id, storage))
 
-    click.echo(_run(_settings(overrides), work))
+    click.echo(_run_admin(_settings(overrides), work))
 
 
 @projects.command("delete")
@@ -269,7 +269,7 @@ def projects_set_quota(project_id: str, quota: str, **overrides: Any) -> None:
 @_db_options
 def projects_delete(project_id: str, **overrides: Any) -> None:
     """Archive a project: all its keys are revoked at once; its files are kept, unreachable."""
-    record = _run(_settings(overrides), lambda c: c.projects.archive_project(project_id))
+    record = _run_admin(_settings(overrides), lambda c: c.projects.archive_project(project_id))
     click.echo(f"archived {record.id} ({record.name}); its keys are revoked")
 
 

@@ -5,17 +5,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 
 from filedock import __version__
-from filedock.components import Components
+from filedock.components import AdminComponents, Components
 from filedock.errors import FiledockError
 from filedock.services import audit
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
 
 T = TypeVar("T")
+
+
+class _Opens(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Opens)
 
 
 def _setting_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,11 +49,22 @@ def _settings(overrides: dict[str, Any]) -> Settings:
 
 
 def _run(settings: Settings, work: Callable[[Components], Awaitable[T]]) -> T:
-    """Open the stores (applying migrations), run `work`, close them."""
+    """Open every store (applying migrations), run `work`, close them."""
+    return _run_with(Components.build, settings, work)
 
+
+def _run_admin(settings: Settings, work: Callable[[AdminComponents], Awaitable[T]]) -> T:
+    """Like `_run` with only what admin commands need: the metadata store, keys and projects
+    (they work while the blob store is down)."""
+    return _run_with(AdminComponents.build, settings, work)
+
+
+def _run_with(
+    build: Callable[[Settings], C], settings: Settings, work: Callable[[C], Awaitable[T]]
+) -> T:
     async def main() -> T:
         audit.set_actor(audit.Actor("cli"))
-        components = Components.build(settings)
+        components = build(settings)
         await components.open()
         try:
             return await work(components)

@@ -359,8 +359,10 @@ def render_report(report: dict[str, Any]) -> str:
     """A readable rendering of a validation report; unknown shapes fall back to JSON."""
     lines: list[str] = []
     for key in ("status", "summary", "status_details", "format", "lines", "examples"):
-        if key in report and not isinstance(report[key], dict | list):
-            lines.append(f"{key}: {report[key]}")
+        value = report.get(key, (report.get("stats") or {}).get(key))
+        # Absent fields (a batch file has no format) are left out, not printed as "None".
+        if value is not None and not isinstance(value, dict | list):
+            lines.append(f"{key}: {value}")
     for kind in ("errors", "warnings"):
         items = report.get(kind)
         if not isinstance(items, list):

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from filedock.cli.main import _run, _setting_options, _settings, main
-from filedock.components import Components
+from filedock.cli.main import _run_admin, _setting_options, _settings, main
+from filedock.components import AdminComponents
 from filedock.logs import configure_logging
 from filedock.metadata.factory import redact_url
 from filedock.settings import ENV_PREFIX, Settings, SettingsError
@@ -31,7 +31,7 @@ def serve(**overrides: Any) -> None:
         configure_logging(settings)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from exc
-    secret = _run(settings, lambda c: c.keys.ensure_bootstrap_key())
+    secret = _run_admin(settings, lambda c: c.keys.ensure_bootstrap_key())
     if secret:
         click.echo(
             "Created the first API key, an admin key of the default project "
@@ -74,9 +74,9 @@ def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
 def migrate(**overrides: Any) -> None:
     """Apply database migrations and exit."""
     settings = _settings(overrides)
-    _run(settings, _noop)
+    _run_admin(settings, _noop)
     click.echo(f"database is up to date: {redact_url(settings.resolved_database_url)}")
 
 
-async def _noop(components: Components) -> None:
+async def _noop(components: AdminComponents) -> None:
     return None

@@ -4,8 +4,9 @@ Mirrors the official SDK's `client.files` and adds progress callbacks, chunked p
 through the Uploads API with per-part retries, and downloads streamed to a path.
 """
 
+from filedock.client._async.client import AsyncFilesClient
 from filedock.client._common import ProgressCallback
-from filedock.client.aio import AsyncFilesClient
+from filedock.client._sync.client import FilesClient
 from filedock.client.errors import (
     APIConnectionError,
     APIStatusError,
@@ -19,8 +20,8 @@ from filedock.client.errors import (
     ProcessingTimeout,
     RateLimitError,
     UnprocessableEntityError,
+    UploadCancelled,
 )
-from filedock.client.sync import FilesClient, UploadCancelled
 from filedock.client.types import (
     Batch,
     BatchList,

@@ -15,6 +15,10 @@ class APIConnectionError(FiledockClientError):
     """The server could not be reached or the connection broke mid-request."""
 
 
+class UploadCancelled(FiledockClientError):
+    """A chunked upload was stopped (Ctrl-C or another part failed); the Upload was cancelled."""
+
+
 class ProcessingTimeout(FiledockClientError):
     """`wait_for_processing` gave up before the file reached a final status."""
 

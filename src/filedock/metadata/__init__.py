@@ -1,6 +1,1 @@
-"""Metadata stores: where rows live (SQLite now; one class per backend)."""
-
-from filedock.metadata.base import MetadataStore
-from filedock.metadata.sqlite import SqliteMetadataStore
-
-__all__ = ["MetadataStore", "SqliteMetadataStore"]
+"""Metadata: rows by aggregate (files, keys, projects, uploads, processing) over one Database."""

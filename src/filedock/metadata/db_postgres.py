@@ -22,6 +22,8 @@ from filedock.metadata.db import (
 )
 
 SETTING = "FILEDOCK_DATABASE_URL"
+# Readiness probes give up after a few seconds: a ping waits no longer for a free connection.
+PING_TIMEOUT = 3.0
 Connection = psycopg.AsyncConnection[Row]
 
 
@@ -104,12 +106,16 @@ class PostgresDatabase(Database):
             await self._pool.close()
             self._pool = None
 
+    async def ping(self) -> None:
+        async with self._connection(wait=PING_TIMEOUT) as conn:
+            await _PgTx(conn).fetch_one("SELECT 1")
+
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
+    async def _connection(self, wait: float | None = None) -> AsyncIterator[Connection]:
         if self._pool is None:
             raise MetadataError("The metadata store is not open")
         try:
-            async with self._pool.connection() as conn:
+            async with self._pool.connection(timeout=wait) as conn:
                 yield conn
         except (psycopg.Error, OSError) as exc:  # includes the pool's PoolTimeout/PoolClosed
             raise _translate_error(exc) from exc

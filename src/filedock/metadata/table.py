@@ -12,17 +12,25 @@ class Table(Generic[R]):
     """A table whose columns are, in order, the fields of a dataclass.
 
     Adding a column is a migration plus one field: every SELECT list, INSERT and mapping follows.
+    `read_only` names columns the database (or the aggregate) keeps, such as a sequence or a
+    counter: they are selected into the record but never inserted from it.
     """
 
-    def __init__(self, name: str, record: type[R]) -> None:
+    def __init__(self, name: str, record: type[R], *, read_only: tuple[str, ...] = ()) -> None:
         if not dataclasses.is_dataclass(record):
             raise TypeError(f"{record!r} is not a dataclass")
         self.name = name
         self.record = record
         self.fields: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(record))
+        unknown = set(read_only) - set(self.fields)
+        if unknown:
+            raise ValueError(f"{name}: read_only names no field: {sorted(unknown)}")
+        self.written: tuple[str, ...] = tuple(f for f in self.fields if f not in read_only)
         self.columns = ", ".join(self.fields)
+        self.select_sql = f"SELECT {self.columns} FROM {name}"
         self.insert_sql = (
-            f"INSERT INTO {name} ({self.columns}) VALUES ({', '.join('?' for _ in self.fields)})"
+            f"INSERT INTO {name} ({', '.join(self.written)}) "
+            f"VALUES ({', '.join('?' for _ in self.written)})"
         )
 
     def qualified(self, alias: str) -> str:
@@ -30,8 +38,8 @@ class Table(Generic[R]):
         return ", ".join(f"{alias}.{column}" for column in self.fields)
 
     def values(self, record: R) -> tuple[Any, ...]:
-        """The record's values in column order."""
-        return tuple(getattr(record, column) for column in self.fields)
+        """The record's values in the order of `insert_sql`'s columns."""
+        return tuple(getattr(record, column) for column in self.written)
 
     def row(self, row: tuple[Any, ...]) -> R:
         """A record from a row selected with `columns`."""

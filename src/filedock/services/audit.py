@@ -10,7 +10,6 @@ import contextvars
 import json
 import logging
 import sys
-import time
 from typing import Any, NamedTuple
 
 from filedock.settings import Settings
@@ -41,13 +40,14 @@ def reset_actor(token: contextvars.Token[Actor | None]) -> None:
     _actor.reset(token)
 
 
-def record(event: str, **fields: Any) -> None:
-    """Log one audit event; `fields` name what was changed (ids, sizes), never secrets."""
+def record(event: str, at: float, **fields: Any) -> None:
+    """Log one audit event that happened `at` (the service's clock); `fields` name what was
+    changed (ids, sizes), never secrets."""
     if not log.isEnabledFor(logging.INFO):
         return
     actor = _actor.get() or _INTERNAL
     entry: dict[str, Any] = {
-        "ts": round(time.time(), 3),
+        "ts": round(at, 3),
         "event": event,
         "via": actor.via,
         "request_id": actor.request_id,

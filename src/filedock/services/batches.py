@@ -194,7 +194,11 @@ class BatchService:
         )
         await self.rows.insert(record)
         audit.record(
-            "batch.created", project_id=project_id, batch_id=record.id, file_id=input_file.id
+            "batch.created",
+            self.clock.time(),
+            project_id=project_id,
+            batch_id=record.id,
+            file_id=input_file.id,
         )
         self.kick()
         return record
@@ -234,6 +238,6 @@ class BatchService:
         )
         if not moved:  # it moved on meanwhile (finished, or cancelled by someone else)
             return await self.cancel_batch(project_id, batch_id)
-        audit.record("batch.cancelled", project_id=project_id, batch_id=batch_id)
+        audit.record("batch.cancelled", self.clock.time(), project_id=project_id, batch_id=batch_id)
         self.kick()
         return await self.retrieve_batch(project_id, batch_id)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os.path
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from filedock.blobs.base import BlobStore, BlobWriter
+from filedock.blobs.base import BlobStore
+from filedock.clock import Clock
 from filedock.errors import (
     BlobNotFound,
     FileNotFound,
@@ -19,10 +19,11 @@ from filedock.errors import (
     InvalidRequest,
     MetadataError,
 )
-from filedock.ids import new_blob_key, new_file_id
+from filedock.ids import new_file_id
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
 from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
 from filedock.services import audit
+from filedock.services.intake import FileUpload
 from filedock.services.processing import Processor, report_json
 from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
@@ -33,8 +34,6 @@ log = logging.getLogger("filedock.service")
 EXPIRY_MIN_SECONDS = 3600
 EXPIRY_MAX_SECONDS = 2592000
 LIST_LIMIT_MAX = 10000
-MAX_FIELD_BYTES = 64 * 1024
-FORM_FIELDS = ("file", "purpose", "expires_after[anchor]", "expires_after[seconds]")
 JSONL_ONLY = {"fine-tune": "Fine-Tuning", "batch": "Batch"}
 DOWNLOAD_RESTRICTED = ("assistants", "user_data")
 
@@ -44,126 +43,12 @@ def _purpose_error(value: str) -> InvalidRequest:
     return InvalidRequest(f"'{value}' is not one of {allowed} - 'purpose'", param="purpose")
 
 
-@dataclass
-class FileUpload:
-    """One `POST /files` in progress: fields and the file part arrive in any order.
+@dataclass(frozen=True)
+class FileReport:
+    """A file and its validation report (`Report.to_json()` as stored, with its verdict)."""
 
-    The web layer feeds it what the multipart body holds; it enforces the rules as early as it
-    can (unknown fields, purpose, size limits while streaming) and publishes the file only in
-    `finish()`, after the bytes are durable.
-    """
-
-    service: FileService
-    project_id: str
-    fields: dict[str, str] = field(default_factory=dict)
-    filename: str | None = None
-    _writer: BlobWriter | None = None
-    _done: bool = False
-    _held: Held | None = None
-
-    async def reserve(self, declared_bytes: int | None) -> None:
-        """Hold quota for the body before reading it: its Content-Length, or nothing yet
-        (chunked bodies then reserve in blocks as bytes arrive). Raises StorageQuotaExceeded."""
-        self._held = await self.service.quotas.reserve(self.project_id, declared_bytes or 0)
-
-    def add_field(self, name: str, value: str) -> None:
-        if name not in FORM_FIELDS:
-            raise InvalidRequest(
-                f"Additional properties are not allowed ('{name}' was unexpected)", param=name
-            )
-        if name == "file":
-            raise InvalidRequest("'file' must be a file, not a text field", param="file")
-        if name in self.fields:
-            raise InvalidRequest(f"'{name}' was given more than once", param=name)
-        self.fields[name] = value
-        if name == "purpose":
-            self.service.check_purpose(value)
-
-    def check_field_name(self, name: str, is_file: bool) -> None:
-        """Called at the start of each part, before its value is read."""
-        if name not in FORM_FIELDS:
-            raise InvalidRequest(
-                f"Additional properties are not allowed ('{name}' was unexpected)", param=name
-            )
-        if is_file and name != "file":
-            raise InvalidRequest(f"'{name}' must be a text field, not a file", param=name)
-        if name == "file" and not is_file:
-            raise InvalidRequest(
-                "'file' must be a file part (a filename is required)", param="file"
-            )
-
-    async def open_file(self, filename: str) -> None:
-        if self._writer is not None:
-            raise InvalidRequest("Only one 'file' part is allowed", param="file")
-        self.filename = filename
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
-
-    async def write(self, data: bytes | memoryview) -> None:
-        assert self._writer is not None
-        if self._writer.size + len(data) > self.size_limit():
-            raise self.service.too_large(self.fields.get("purpose"))
-        await self._hold(self._writer.size + len(data))
-        await self._writer.write(data)
-
-    async def _hold(self, needed: int) -> None:
-        # Quota is held before the bytes are written, so stored + held never exceeds it.
-        quotas = self.service.quotas
-        if self._held is None:
-            self._held = await quotas.reserve(self.project_id, 0)
-        if needed > self._held.bytes:
-            await quotas.grow(self._held, needed, limit=self.size_limit())
-        else:
-            await quotas.renew_if_due(self._held)
-
-    def size_limit(self) -> int:
-        return self.service.size_limit(self.fields.get("purpose"))
-
-    async def finish(self) -> FileRecord:
-        """Validate what arrived, make the bytes durable, then insert the row."""
-        try:
-            if self._writer is None:
-                raise InvalidRequest("'file' is a required property", param="file")
-            if "purpose" not in self.fields:
-                raise InvalidRequest("'purpose' is a required property", param="purpose")
-            purpose = self.fields["purpose"]
-            if self._writer.size > self.service.size_limit(purpose):
-                raise self.service.too_large(purpose)
-            filename = self.filename or "upload"
-            self.service.check_file_type(purpose, filename)
-            expires_after = self.service.parse_expires_after(
-                self.fields.get("expires_after[anchor]"),
-                self.fields.get("expires_after[seconds]"),
-                purpose,
-            )
-            info = await self._writer.commit()
-        except BaseException:
-            await self.abort()
-            raise
-        self._done = True
-        held, self._held = self._held, None
-        try:
-            # The row's insert settles the hold: the real size moves to "used", the rest is
-            # freed, in one transaction.
-            return await self.service.publish_file(
-                self.project_id,
-                purpose,
-                filename,
-                info.key,
-                info.size,
-                info.sha256,
-                expires_after,
-                held=held,
-            )
-        except BaseException:
-            await self.service.quotas.release(held)
-            raise
-
-    async def abort(self) -> None:
-        if self._writer is not None and not self._done:
-            self._done = True
-            await self._writer.abort()
-        await self.service.quotas.release(self._held)
-        self._held = None
+    file: FileRecord
+    report: dict[str, Any]
 
 
 class FileService:
@@ -174,14 +59,17 @@ class FileService:
         settings: Settings,
         blobs: BlobStore,
         metadata: MetadataStore,
-        processor: Processor | None = None,
+        *,
+        processor: Processor,
+        quotas: QuotaService,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
-        self.processor = processor or Processor(settings, blobs, metadata)
-
-        self.quotas = QuotaService(settings, metadata)
+        self.processor = processor
+        self.quotas = quotas
+        self.clock = clock
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -193,13 +81,14 @@ class FileService:
             return min(self.settings.batch_max_bytes, self.settings.max_file_bytes)
         return self.settings.max_file_bytes
 
-    def too_large(self, purpose: str | None) -> FileTooLarge:
+    def too_large(self, purpose: str | None, param: str = "file") -> FileTooLarge:
+        """The error for a file over its purpose's limit; `param` names what was too large."""
         if purpose == "batch":
-            return FileTooLarge("File is too large.", param="file")
+            return FileTooLarge("File is too large.", param=param)
         limit = self.settings.max_file_bytes
-        return FileTooLarge(f"File is too large. The maximum size is {limit} bytes.", param="file")
+        return FileTooLarge(f"File is too large. The maximum size is {limit} bytes.", param=param)
 
-    def check_file_type(self, purpose: str, filename: str) -> None:
+    def check_file_type(self, purpose: str, filename: str, param: str = "file") -> None:
         api = JSONL_ONLY.get(purpose)
         if api is None:
             return
@@ -207,41 +96,25 @@ class FileService:
         # api.openai.com also accepts a batch file whose name has no extension.
         if extension == ".jsonl" or (purpose == "batch" and extension == ""):
             return
-        raise InvalidRequest(f"Invalid file format for {api} API. Must be .jsonl", param="file")
+        raise InvalidRequest(f"Invalid file format for {api} API. Must be .jsonl", param=param)
 
-    def parse_expires_after(
-        self, anchor: str | None, seconds: str | None, purpose: str
-    ) -> int | None:
-        """Seconds until expiry, or None for files that never expire."""
-        if anchor is None and seconds is None:
+    def expiry_seconds(self, expires_after: int | None, purpose: str) -> int | None:
+        """Seconds from creation until expiry (None: never), checked against the allowed range;
+        `expires_after` None means the purpose's default."""
+        if expires_after is None:
             return self.settings.batch_default_expiry_seconds if purpose == "batch" else None
-        if anchor is None:
-            raise InvalidRequest("'anchor' is a required property", param="expires_after.anchor")
-        if seconds is None:
-            raise InvalidRequest("'seconds' is a required property", param="expires_after.seconds")
-        if anchor != "created_at":
+        if not EXPIRY_MIN_SECONDS <= expires_after <= EXPIRY_MAX_SECONDS:
             raise InvalidRequest(
-                f"'{anchor}' is not one of ['created_at'] - 'expires_after.anchor'",
-                param="expires_after.anchor",
-            )
-        try:
-            value = int(seconds.strip())
-        except ValueError:
-            raise InvalidRequest(
-                f"'{seconds}' is not a valid integer - 'expires_after.seconds'",
-                param="expires_after.seconds",
-            ) from None
-        if not EXPIRY_MIN_SECONDS <= value <= EXPIRY_MAX_SECONDS:
-            raise InvalidRequest(
-                f"{value} is out of range: expires_after.seconds must be between "
+                f"{expires_after} is out of range: expires_after.seconds must be between "
                 f"{EXPIRY_MIN_SECONDS} and {EXPIRY_MAX_SECONDS}",
                 param="expires_after.seconds",
             )
-        return value
+        return expires_after
 
     # operations ----------------------------------------------------------------------------
     def create_file(self, project_id: str) -> FileUpload:
-        """Begin a `POST /files`; the caller feeds the returned FileUpload and calls finish()."""
+        """Begin creating a file; the caller streams its bytes into the returned FileUpload,
+        names its purpose, and calls finish() (or abort())."""
         return FileUpload(self, project_id)
 
     async def publish_file(
@@ -273,7 +146,7 @@ class FileService:
         if self.processor.needs_check(purpose):
             if self.settings.reject_invalid:
                 try:
-                    report = await self.processor.validate_blob(purpose, filename, blob_key)
+                    report = await self.processor.check_blob(purpose, filename, blob_key)
                 except BaseException:
                     await self.blobs.delete(blob_key)
                     raise
@@ -282,7 +155,7 @@ class FileService:
                     raise InvalidFileContent(report.status_details() or "", param="file")
             else:
                 status = "uploaded"
-        created_at = int(time.time())
+        created_at = self.clock.now()
         record = FileRecord(
             id=file_id or new_file_id(),
             project_id=project_id,
@@ -316,14 +189,19 @@ class FileService:
                 # The file itself is stored and valid; only its report page will be missing.
                 log.warning("could not store the validation report of %s", inserted.id)
         if status == "uploaded":
-            self.processor.kick()
+            self.processor.kick(inserted.id)
         audit.record(
-            "file.created", project_id=project_id, file_id=inserted.id, purpose=purpose, bytes=size
+            "file.created",
+            self.clock.time(),
+            project_id=project_id,
+            file_id=inserted.id,
+            purpose=purpose,
+            bytes=size,
         )
         return inserted
 
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
-        record = await self.metadata.get_file(project_id, file_id, int(time.time()))
+        record = await self.metadata.get_file(project_id, file_id, self.clock.now())
         if record is None:
             raise FileNotFound(file_id)
         return record
@@ -359,17 +237,23 @@ class FileService:
                 limit=limit,
                 order=direction,
                 after=after,
-                now=int(time.time()),
+                now=self.clock.now(),
             )
         except CursorNotFound:
             raise InvalidRequest(f"No such File object: {after}", param="after") from None
 
     async def delete_file(self, project_id: str, file_id: str) -> FileRecord:
-        record = await self.metadata.mark_file_deleted(project_id, file_id, int(time.time()))
+        record = await self.metadata.mark_file_deleted(project_id, file_id, self.clock.now())
         if record is None:
             raise FileNotFound(file_id)
         await self.blobs.delete(record.blob_key)
-        audit.record("file.deleted", project_id=project_id, file_id=file_id, bytes=record.bytes)
+        audit.record(
+            "file.deleted",
+            self.clock.time(),
+            project_id=project_id,
+            file_id=file_id,
+            bytes=record.bytes,
+        )
         return record
 
     async def download_file(self, project_id: str, file_id: str) -> FileRecord:
@@ -399,7 +283,7 @@ class FileService:
             raise
         return _prepend(first, stream)
 
-    async def retrieve_file_report(self, project_id: str, file_id: str) -> dict[str, Any]:
+    async def retrieve_file_report(self, project_id: str, file_id: str) -> FileReport:
         """The validation report of a file (documented extension: GET /v1/files/{id}/report).
 
         `verdict` is `valid` or `invalid` once checked, `pending` while the file is `uploaded`,
@@ -408,17 +292,11 @@ class FileService:
         record = await self.retrieve_file(project_id, file_id)
         stored = await self.metadata.get_file_report(record.id)
         if stored is not None:
-            body: dict[str, Any] = json.loads(stored)
+            report: dict[str, Any] = json.loads(stored)
         else:
-            body = Report(record.purpose).to_json()
-            body["verdict"] = "pending" if record.status == "uploaded" else "unchecked"
-        return {
-            "object": "file.report",
-            "file_id": record.id,
-            "filename": record.filename,
-            "status": record.status,
-            **{k: v for k, v in body.items() if k != "object"},
-        }
+            report = Report(record.purpose).to_json()
+            report["verdict"] = "pending" if record.status == "uploaded" else "unchecked"
+        return FileReport(record, report)
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
 
+from filedock.clock import Clock
 from filedock.errors import AuthenticationFailed, InvalidRequest, NotFound
 from filedock.ids import new_api_key, new_key_id
 from filedock.metadata.base import MetadataStore
@@ -41,8 +41,9 @@ class Principal:
 class ApiKeys:
     """Authentication against stored keys plus an optional configured bootstrap key."""
 
-    def __init__(self, metadata: MetadataStore, configured_key: str = "") -> None:
+    def __init__(self, metadata: MetadataStore, clock: Clock, configured_key: str = "") -> None:
         self._metadata = metadata
+        self._clock = clock
         self._configured = configured_key
 
     async def authenticate(self, authorization: str | None) -> Principal:
@@ -66,7 +67,7 @@ class ApiKeys:
         if (
             record is None
             or record.revoked_at is not None
-            or (record.expires_at is not None and record.expires_at <= time.time())
+            or (record.expires_at is not None and record.expires_at <= self._clock.time())
             or not hmac.compare_digest(record.key_hash, digest)
         ):
             # Revoked and expired keys get the same answer as unknown ones.
@@ -84,7 +85,7 @@ class ApiKeys:
         """A new key; the secret is returned here once and never stored."""
         if role not in KEY_ROLES:
             raise InvalidRequest(f"'{role}' is not one of {list(KEY_ROLES)} - 'role'", param="role")
-        now = int(time.time())
+        now = self._clock.now()
         if expires_at is not None and expires_at <= now:
             raise InvalidRequest("expires_at must be in the future", param="expires_at")
         secret = new_api_key()
@@ -101,6 +102,7 @@ class ApiKeys:
         await self._metadata.insert_api_key(record)
         audit.record(
             "key.created",
+            self._clock.time(),
             project_id=project_id,
             key_id=record.id,
             new_key_prefix=record.prefix,
@@ -122,11 +124,12 @@ class ApiKeys:
         return record
 
     async def revoke(self, key_id_or_prefix: str) -> ApiKeyRecord:
-        record = await self._metadata.revoke_api_key(key_id_or_prefix, int(time.time()))
+        record = await self._metadata.revoke_api_key(key_id_or_prefix, self._clock.now())
         if record is None:
             raise InvalidRequest(f"No such API key: {key_id_or_prefix}", param="key")
         audit.record(
             "key.revoked",
+            self._clock.time(),
             project_id=record.project_id,
             key_id=record.id,
             revoked_key_prefix=record.prefix,

@@ -19,8 +19,10 @@ from typing import Any
 import anyio.to_thread
 
 from filedock.blobs.base import BlobStore
+from filedock.clock import Clock
 from filedock.errors import BlobNotFound, MetadataError, StorageError
 from filedock.metadata.base import MetadataStore
+from filedock.metrics import ProcessingMetrics
 from filedock.models import FileRecord
 from filedock.settings import Settings
 from filedock.validation import CHECKED_PURPOSES, Report, ValidationOptions, validator_for
@@ -38,6 +40,10 @@ def validation_options(settings: Settings) -> ValidationOptions:
         min_examples=settings.fine_tune_min_examples,
         context_tokens=settings.fine_tune_context_tokens,
         batch_max_tasks=settings.batch_max_requests,
+        batch_max_embedding_inputs=settings.batch_max_embedding_inputs,
+        image_max_bytes=settings.image_max_bytes,
+        images_per_example=settings.fine_tune_images_per_example,
+        image_examples=settings.fine_tune_image_examples,
         assistants_max_tokens=settings.assistants_max_tokens,
     )
 
@@ -47,12 +53,28 @@ def report_json(report: Report) -> str:
 
 
 class Processor:
-    """The processing policy and the background worker of one server process."""
+    """The processing policy and the background worker of one server process.
 
-    def __init__(self, settings: Settings, blobs: BlobStore, metadata: MetadataStore) -> None:
+    It reports to `metrics`: the queue depth is the files this process stored in status
+    `uploaded` or claimed, until their check ends here (or, once nothing is left to claim, until
+    another server's lease holds them); each check's outcome and duration.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        blobs: BlobStore,
+        metadata: MetadataStore,
+        *,
+        clock: Clock,
+        metrics: ProcessingMetrics,
+    ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.clock = clock
+        self.metrics = metrics
+        self._queued: set[str] = set()
         self.owner = "proc_" + secrets.token_hex(8)
         self.options = validation_options(settings)
         self._slots = asyncio.Semaphore(max(1, settings.processing_concurrency))
@@ -67,6 +89,13 @@ class Processor:
         return purpose in CHECKED_PURPOSES
 
     # checking ------------------------------------------------------------------------------
+    async def check_blob(self, purpose: str, filename: str, blob_key: str) -> Report:
+        """Check a stored file before its row exists (strict mode), counted as an outcome."""
+        started = time.perf_counter()
+        report = await self.validate_blob(purpose, filename, blob_key)
+        self.metrics.finished(_outcome(report), time.perf_counter() - started)
+        return report
+
     async def validate_blob(self, purpose: str, filename: str, blob_key: str) -> Report:
         """Stream a stored file through its validator; CPU work runs in worker threads and at
         most `processing_concurrency` files are checked at once."""
@@ -93,9 +122,15 @@ class Processor:
             return await anyio.to_thread.run_sync(validator.finish)
 
     # background ----------------------------------------------------------------------------
-    def kick(self) -> None:
+    def kick(self, file_id: str | None = None) -> None:
         """A file was stored in status `uploaded`: look for work now, not at the next poll."""
+        if file_id is not None:
+            self._queued.add(file_id)
+            self._report_depth()
         self._wake.set()
+
+    def _report_depth(self) -> None:
+        self.metrics.set_queue_depth(len(self._queued))
 
     async def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run())
@@ -117,15 +152,21 @@ class Processor:
         free = max(1, self.settings.processing_concurrency) - len(self._active)
         if free <= 0:
             return
-        now = int(time.time())
+        now = self.clock.now()
         lease = int(self.settings.processing_lease_seconds)
-        for record in await self.metadata.claim_files_for_processing(
-            self.owner, now, now + lease, free
-        ):
+        claimed = await self.metadata.claim_files_for_processing(self.owner, now, now + lease, free)
+        for record in claimed:
+            self._queued.add(record.id)
             self._active[record.id] = asyncio.create_task(self._process(record))
+        if len(claimed) < free:
+            # Nothing is left to claim: what this process queued is being checked here or under
+            # another server's lease (that server counts it).
+            self._queued &= set(self._active)
+        self._report_depth()
 
     async def _process(self, record: FileRecord) -> None:
         renewer = asyncio.create_task(self._renew(record.id))
+        started = time.perf_counter()
         try:
             if self.settings.processing_delay_seconds > 0:
                 await asyncio.sleep(self.settings.processing_delay_seconds)
@@ -144,16 +185,18 @@ class Processor:
                 log.exception("validator failed on %s", record.id)
                 report = Report(record.purpose)
                 report.error("processing_failed", "the server could not check this file")
-            status = "processed" if report.valid else "error"
+            status = _outcome(report)
             finished = await self.metadata.finish_processing(
                 record.id,
                 self.owner,
                 status,
                 report.status_details(),
                 report_json(report),
-                int(time.time()),
+                self.clock.now(),
             )
-            if not finished:
+            if finished:
+                self.metrics.finished(status, time.perf_counter() - started)
+            else:
                 log.info("%s was deleted or taken over while being processed", record.id)
         except Exception:
             log.exception("processing %s failed", record.id)
@@ -162,6 +205,8 @@ class Processor:
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
             self._active.pop(record.id, None)
+            self._queued.discard(record.id)
+            self._report_depth()
             self._wake.set()  # a slot is free
 
     async def _renew(self, file_id: str) -> None:
@@ -170,7 +215,7 @@ class Processor:
             await asyncio.sleep(lease / 3)
             with contextlib.suppress(MetadataError):
                 await self.metadata.renew_processing_lease(
-                    file_id, self.owner, int(time.time() + lease)
+                    file_id, self.owner, int(self.clock.time() + lease)
                 )
 
     async def close(self) -> None:
@@ -190,3 +235,7 @@ class Processor:
                 await self.metadata.release_processing_lease(file_id, self.owner)
         self._active.clear()
         self._loop_task = None
+
+
+def _outcome(report: Report) -> str:
+    return "processed" if report.valid else "error"

@@ -6,6 +6,7 @@ import time
 from dataclasses import replace
 from typing import Any, Final
 
+from filedock.clock import Clock
 from filedock.errors import InvalidRequest, NotFound
 from filedock.ids import new_project_id
 from filedock.metadata.base import CursorNotFound, MetadataStore
@@ -33,9 +34,10 @@ def _check_limit(value: int | None, name: str) -> None:
 class ProjectService:
     """The project operations shared by the CLI and the admin API."""
 
-    def __init__(self, settings: Settings, metadata: MetadataStore) -> None:
+    def __init__(self, settings: Settings, metadata: MetadataStore, clock: Clock) -> None:
         self.settings = settings
         self.metadata = metadata
+        self.clock = clock
         self._limits: dict[str, tuple[float, int, int]] = {}
 
     # effective limits --------------------------------------------------------------------------
@@ -54,15 +56,9 @@ class ProjectService:
             return project.uploads_per_minute
         return self.settings.uploads_per_minute
 
-    def to_openai(self, project: ProjectRecord) -> dict[str, Any]:
-        return project.to_openai(
-            self.quota_of(project),
-            self.requests_per_minute_of(project),
-            self.uploads_per_minute_of(project),
-        )
-
     async def rate_limits(self, project_id: str) -> tuple[int, int]:
         """(requests, uploads) per minute for the project's keys, from a short-lived cache."""
+        # A cache's age, not a timestamp: monotonic, whatever the service's clock says.
         now = time.monotonic()
         cached = self._limits.get(project_id)
         if cached is not None and now - cached[0] < LIMITS_CACHE_SECONDS:
@@ -92,7 +88,7 @@ class ProjectService:
         record = ProjectRecord(
             id=new_project_id(),
             name=name.strip(),
-            created_at=int(time.time()),
+            created_at=self.clock.now(),
             storage_quota_bytes=storage_quota_bytes,
             requests_per_minute=requests_per_minute,
             uploads_per_minute=uploads_per_minute,
@@ -100,6 +96,7 @@ class ProjectService:
         await self.metadata.insert_project(record)
         audit.record(
             "project.created",
+            self.clock.time(),
             project_id=record.id,
             name=record.name,
             storage_quota_bytes=storage_quota_bytes,
@@ -163,7 +160,7 @@ class ProjectService:
         if updated is None:
             raise NotFound(f"No such project: {project_id}", param="project_id")
         self._limits.pop(project_id, None)
-        audit.record("project.updated", project_id=project_id, **changes)
+        audit.record("project.updated", self.clock.time(), project_id=project_id, **changes)
         return updated
 
     async def set_quota(self, project_id: str, storage_quota_bytes: int | None) -> ProjectRecord:
@@ -178,16 +175,16 @@ class ProjectService:
         """Archive: every key of the project is revoked; its files stay, reachable by no key."""
         if project_id == DEFAULT_PROJECT_ID:
             raise InvalidRequest("The default project cannot be archived.", param="project_id")
-        record = await self.metadata.archive_project(project_id, int(time.time()))
+        record = await self.metadata.archive_project(project_id, self.clock.now())
         if record is None:
             raise NotFound(f"No such project: {project_id}", param="project_id")
         self._limits.pop(project_id, None)
-        audit.record("project.archived", project_id=project_id)
+        audit.record("project.archived", self.clock.time(), project_id=project_id)
         return record
 
     async def usage(self, project_id: str) -> ProjectUsage:
         record = await self.get_project(project_id)
-        purposes = await self.metadata.project_usage(project_id, int(time.time()))
+        purposes = await self.metadata.project_usage(project_id, self.clock.now())
         return ProjectUsage(
             project_id=project_id,
             quota_bytes=self.quota_of(record),

@@ -17,9 +17,9 @@ crashed server outlive nobody: the sweeper releases every lease that ran out.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from filedock.clock import Clock
 from filedock.errors import InvalidRequest, StorageQuotaExceeded
 from filedock.ids import new_reservation_id
 from filedock.metadata.base import MetadataStore
@@ -44,15 +44,20 @@ class Held:
 class QuotaService:
     """reserve / grow / settle / renew / release against the metadata store's atomic counters."""
 
-    def __init__(self, settings: Settings, metadata: MetadataStore) -> None:
+    def __init__(self, settings: Settings, metadata: MetadataStore, clock: Clock) -> None:
         self.settings = settings
         self.metadata = metadata
+        self.clock = clock
 
     def _lease_end(self, lease_seconds: int | None) -> int:
-        return int(time.time()) + (lease_seconds or self.settings.quota_lease_seconds)
+        return self.clock.now() + (lease_seconds or self.settings.quota_lease_seconds)
 
-    async def exceeded(self, project_id: str) -> StorageQuotaExceeded:
-        """The over-quota error with the project's current numbers."""
+    def held(self, reservation_id: str, project_id: str, nbytes: int) -> Held:
+        """A recorded reservation (e.g. an Upload's), as its owner holds it now."""
+        return Held(reservation_id, project_id, nbytes, self.clock.time())
+
+    async def exceeded(self, project_id: str, param: str = "file") -> StorageQuotaExceeded:
+        """The over-quota error with the project's current numbers; `param` names what asked."""
         project = await self.metadata.get_project(project_id)
         used = project.used_bytes + project.reserved_bytes if project else 0
         limit = (
@@ -62,16 +67,22 @@ class QuotaService:
         )
         return StorageQuotaExceeded(
             f"Storage quota exceeded for project {project_id}: {used} of {limit} bytes used",
-            param="file",
+            param=param,
         )
 
     async def reserve(
-        self, project_id: str, nbytes: int, *, lease_seconds: int | None = None
+        self,
+        project_id: str,
+        nbytes: int,
+        *,
+        lease_seconds: int | None = None,
+        param: str = "file",
     ) -> Held:
         """Hold `nbytes` of the project's quota; raises StorageQuotaExceeded when they do not fit.
 
         `lease_seconds` (default: the quota_lease_seconds setting) is how long the hold survives
-        without a grow/settle/renew; the Uploads API passes the upload's lifetime.
+        without a grow/settle/renew; the Uploads API passes the upload's lifetime. `param` is
+        the request field the error names.
         """
         if nbytes < 0:
             raise InvalidRequest("A reservation cannot be negative.")
@@ -82,10 +93,10 @@ class QuotaService:
             expires_at=self._lease_end(lease_seconds),
         )
         if not await self.metadata.reserve_quota(
-            reservation, self.settings.storage_quota_bytes, int(time.time())
+            reservation, self.settings.storage_quota_bytes, self.clock.now()
         ):
-            raise await self.exceeded(project_id)
-        return Held(reservation.id, project_id, nbytes, time.monotonic())
+            raise await self.exceeded(project_id, param)
+        return self.held(reservation.id, project_id, nbytes)
 
     async def resize(self, held: Held, nbytes: int, *, lease_seconds: int | None = None) -> None:
         """Make the hold exactly `nbytes` (growing only within the quota) and renew its lease.
@@ -101,7 +112,7 @@ class QuotaService:
         elif outcome == "full":
             raise await self.exceeded(held.project_id)
         held.bytes = nbytes
-        held.renewed_at = time.monotonic()
+        held.renewed_at = self.clock.time()
 
     async def grow(self, held: Held, needed: int, *, limit: int | None = None) -> None:
         """Ensure at least `needed` bytes are held: a block more when possible, else just enough."""
@@ -123,7 +134,7 @@ class QuotaService:
 
     async def renew_if_due(self, held: Held) -> None:
         """Renew once half the default lease has passed since the last renewal (cheap to call)."""
-        if time.monotonic() - held.renewed_at > self.settings.quota_lease_seconds / 2:
+        if self.clock.time() - held.renewed_at > self.settings.quota_lease_seconds / 2:
             await self.renew(held)
 
     async def settle(self, held: Held, actual_bytes: int) -> None:
@@ -137,4 +148,4 @@ class QuotaService:
 
     async def release_expired(self) -> int:
         """Free the holds whose lease ran out (crashed or stalled uploads); for the sweeper."""
-        return await self.metadata.release_expired_reservations(int(time.time()))
+        return await self.metadata.release_expired_reservations(self.clock.now())

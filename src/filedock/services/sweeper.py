@@ -4,10 +4,10 @@ the Uploads API's expired uploads and leftover parts."""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from filedock.blobs.base import BlobStore
+from filedock.clock import Clock
 from filedock.metadata.base import MetadataStore
 from filedock.services import audit
 from filedock.settings import Settings
@@ -32,10 +32,13 @@ class SweepReport:
 class Sweeper:
     """Each pass is safe to run on several servers at once: claims are atomic in the database."""
 
-    def __init__(self, settings: Settings, blobs: BlobStore, metadata: MetadataStore) -> None:
+    def __init__(
+        self, settings: Settings, blobs: BlobStore, metadata: MetadataStore, clock: Clock
+    ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.clock = clock
 
     async def sweep(self, *, orphan_grace: float | None = None) -> SweepReport:
         token = audit.set_actor(audit.Actor("sweeper"))
@@ -46,13 +49,14 @@ class Sweeper:
 
     async def _sweep(self, orphan_grace: float | None) -> SweepReport:
         report = SweepReport()
-        now = int(time.time())
+        now = self.clock.now()
         while True:
             claimed = await self.metadata.claim_expired_files(now, BATCH)
             for record in claimed:
                 await self.blobs.delete(record.blob_key)
                 audit.record(
                     "file.expired",
+                    self.clock.time(),
                     project_id=record.project_id,
                     file_id=record.id,
                     bytes=record.bytes,
@@ -98,7 +102,7 @@ class Sweeper:
 
     async def remove_orphans(self, grace: float) -> int:
         """Delete committed blobs older than `grace` seconds that no live row refers to."""
-        cutoff = time.time() - grace
+        cutoff = self.clock.time() - grace
         candidates: list[str] = []
         removed = 0
         async for key, mtime in self.blobs.list_keys():

@@ -15,59 +15,35 @@ import hashlib
 import json
 import logging
 import re
-import time
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 import anyio.to_thread
 
-from filedock.blobs.base import BlobStore, BlobWriter
+from filedock.blobs.base import BlobStore
+from filedock.clock import Clock
 from filedock.errors import (
     BlobNotFound,
     FileTooLarge,
     InvalidRequest,
     StorageError,
-    StorageQuotaExceeded,
     UploadNotFound,
     UploadStateError,
 )
-from filedock.ids import new_blob_key, new_file_id, new_part_id, new_upload_id
+from filedock.ids import new_blob_key, new_file_id, new_upload_id
 from filedock.metadata.base import MetadataStore
 from filedock.models import FileRecord, UploadPartRecord, UploadRecord
 from filedock.services.files import FileService
-from filedock.services.quotas import Held
+from filedock.services.intake import PART_PARAM, PartUpload
+from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.uploads")
 
-CREATE_FIELDS = ("filename", "purpose", "bytes", "mime_type", "expires_after")
-CREATE_REQUIRED = ("filename", "purpose", "bytes", "mime_type")
-COMPLETE_FIELDS = ("part_ids", "md5")
-EXPIRES_AFTER_FIELDS = ("anchor", "seconds")
-PART_FIELD = "data"
 # Seconds a quota hold outlives its Upload's expiry (then the sweeper frees it).
 QUOTA_MARGIN = 300
 # `type/subtype[; params]` or a bare token such as `pdf` (the SDK's own docs pass mime_type="pdf").
 _MIME_TYPE = re.compile(r"[!-~]+(\s*;[ -~]*)?")
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _not_of_type(value: Any, kind: str, param: str) -> InvalidRequest:
-    return InvalidRequest(f"{_json(value)} is not of type '{kind}' - '{param}'", param=param)
-
-
-def _extra_properties(body: Mapping[str, Any], allowed: tuple[str, ...], prefix: str = "") -> None:
-    for key in body:
-        if key not in allowed:
-            raise InvalidRequest(
-                f"Additional properties are not allowed ('{key}' was unexpected)",
-                param=prefix + key,
-            )
 
 
 def _clean_filename(name: str) -> str:
@@ -95,92 +71,26 @@ class UploadView:
     upload: UploadRecord
     file: FileRecord | None = None
 
-    def to_openai(self) -> dict[str, Any]:
-        return self.upload.to_openai(self.file)
-
-
-@dataclass
-class PartUpload:
-    """One `POST /uploads/{id}/parts` in progress: the form field `data` streams into a blob.
-
-    The web layer feeds it the multipart body (it is a form consumer like FileUpload); the part
-    counts only once `finish()` has made the bytes durable and the row is in.
-    """
-
-    service: UploadService
-    upload: UploadRecord
-    _writer: BlobWriter | None = None
-    _done: bool = False
-
-    def check_field_name(self, name: str, is_file: bool) -> None:
-        if name != PART_FIELD:
-            raise InvalidRequest(
-                f"Additional properties are not allowed ('{name}' was unexpected)", param=name
-            )
-
-    def add_field(self, name: str, value: str) -> None:
-        # Only `data` passes check_field_name, and it is always streamed.
-        raise InvalidRequest(f"'{name}' must carry the part's bytes", param=name)
-
-    async def open_file(self, filename: str) -> None:
-        if self._writer is not None:
-            raise InvalidRequest(f"Only one '{PART_FIELD}' field is allowed", param=PART_FIELD)
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
-
-    async def write(self, data: bytes | memoryview) -> None:
-        assert self._writer is not None
-        size = self._writer.size + len(data)
-        if size > self.service.settings.upload_part_max_bytes:
-            raise self.service.part_too_large()
-        # An early answer for the common case; the binding check is atomic in finish().
-        if self.upload.received_bytes + size > self.upload.bytes:
-            raise self.service.part_overflows(self.upload, size)
-        await self._writer.write(data)
-
-    async def finish(self) -> UploadPartRecord:
-        """Make the bytes durable, then add the part (atomically within the declared size)."""
-        try:
-            if self._writer is None:
-                raise InvalidRequest(f"'{PART_FIELD}' is a required property", param=PART_FIELD)
-            info = await self._writer.commit()
-        except BaseException:
-            await self.abort()
-            raise
-        self._done = True
-        part = UploadPartRecord(
-            id=new_part_id(),
-            upload_id=self.upload.id,
-            bytes=info.size,
-            sha256=info.sha256,
-            blob_key=info.key,
-            created_at=int(time.time()),
-        )
-        try:
-            added = await self.service.metadata.insert_upload_part(part, part.created_at)
-        except BaseException:
-            await self.service.blobs.delete(info.key)
-            raise
-        if not added:
-            await self.service.blobs.delete(info.key)
-            raise await self.service.explain_refused_part(self.upload, info.size)
-        return part
-
-    async def abort(self) -> None:
-        if self._writer is not None and not self._done:
-            self._done = True
-            await self._writer.abort()
-
 
 class UploadService:
     """The operations of the Uploads API. Knows nothing of HTTP."""
 
     def __init__(
-        self, settings: Settings, files: FileService, blobs: BlobStore, metadata: MetadataStore
+        self,
+        settings: Settings,
+        blobs: BlobStore,
+        metadata: MetadataStore,
+        *,
+        files: FileService,
+        quotas: QuotaService,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.files = files
+        self.quotas = quotas
         self.blobs = blobs
         self.metadata = metadata
+        self.clock = clock
 
     # rules ---------------------------------------------------------------------------------
     def size_limit(self, purpose: str) -> int:
@@ -193,9 +103,7 @@ class UploadService:
 
     def too_large(self, purpose: str, size: int) -> FileTooLarge:
         if purpose == "batch" and size <= self.settings.upload_max_bytes:
-            error = self.files.too_large(purpose)
-            error.param = "bytes"
-            return error
+            return self.files.too_large(purpose, param="bytes")
         limit = self.settings.upload_max_bytes
         return FileTooLarge(
             f"Upload is too large: bytes is {size}, the maximum is {limit} bytes.", param="bytes"
@@ -205,90 +113,45 @@ class UploadService:
         limit = self.settings.upload_part_max_bytes
         return FileTooLarge(
             f"Part is too large. The maximum size of an upload part is {limit} bytes.",
-            param=PART_FIELD,
+            param=PART_PARAM,
         )
 
     def part_overflows(self, upload: UploadRecord, part_size: int) -> InvalidRequest:
         return InvalidRequest(
             f"Part is too large: upload {upload.id} was created with bytes={upload.bytes} and "
             f"already has {upload.received_bytes} bytes; {part_size} more would exceed it.",
-            param=PART_FIELD,
+            param=PART_PARAM,
         )
 
-    def _parse_create(self, body: Mapping[str, Any]) -> tuple[str, str, int, str, int | None]:
-        _extra_properties(body, CREATE_FIELDS)
-        for name in CREATE_REQUIRED:
-            if name not in body:
-                raise InvalidRequest(f"'{name}' is a required property", param=name)
-        filename, purpose, size, mime_type = (body[name] for name in CREATE_REQUIRED)
-        if not isinstance(filename, str):
-            raise _not_of_type(filename, "string", "filename")
+    def _check_create(self, filename: str, purpose: str, size: int, mime_type: str) -> str:
+        """The rules `create_upload` checks up front; returns the filename to store."""
         if not filename.strip():
             raise InvalidRequest("'filename' must not be empty", param="filename")
-        if not isinstance(purpose, str):
-            raise _not_of_type(purpose, "string", "purpose")
         self.files.check_purpose(purpose)
-        if not isinstance(size, int) or isinstance(size, bool):
-            raise _not_of_type(size, "integer", "bytes")
         if size < 0:
             raise InvalidRequest(f"{size} is less than the minimum of 0 - 'bytes'", param="bytes")
         if size > self.size_limit(purpose):
             raise self.too_large(purpose, size)
         filename = _clean_filename(filename)
-        try:
-            self.files.check_file_type(purpose, filename)
-        except InvalidRequest as exc:
-            exc.param = "filename"
-            raise
-        if not isinstance(mime_type, str):
-            raise _not_of_type(mime_type, "string", "mime_type")
+        self.files.check_file_type(purpose, filename, param="filename")
         if len(mime_type) > 255 or not _MIME_TYPE.fullmatch(mime_type):
             raise InvalidRequest(
-                f"Invalid mime_type {_json(mime_type[:100])}: expected a MIME type such as "
-                "'application/jsonl'",
+                f"Invalid mime_type {json.dumps(mime_type[:100], ensure_ascii=False)}: expected "
+                "a MIME type such as 'application/jsonl'",
                 param="mime_type",
             )
-        return filename, purpose, size, mime_type, self._parse_expires_after(body, purpose)
+        return filename
 
-    def _parse_expires_after(self, body: Mapping[str, Any], purpose: str) -> int | None:
-        raw = body.get("expires_after")
-        if raw is None:
-            return self.files.parse_expires_after(None, None, purpose)
-        if not isinstance(raw, dict):
-            raise _not_of_type(raw, "object", "expires_after")
-        _extra_properties(raw, EXPIRES_AFTER_FIELDS, "expires_after.")
-        anchor, seconds = raw.get("anchor"), raw.get("seconds")
-        if anchor is not None and not isinstance(anchor, str):
-            raise _not_of_type(anchor, "string", "expires_after.anchor")
-        if seconds is not None and (
-            isinstance(seconds, bool) or not isinstance(seconds, int | str)
-        ):
-            raise _not_of_type(seconds, "integer", "expires_after.seconds")
-        return self.files.parse_expires_after(
-            anchor, None if seconds is None else str(seconds), purpose
-        )
-
-    def _parse_complete(self, body: Mapping[str, Any]) -> tuple[list[str], str | None]:
-        _extra_properties(body, COMPLETE_FIELDS)
-        if "part_ids" not in body:
-            raise InvalidRequest("'part_ids' is a required property", param="part_ids")
-        part_ids = body["part_ids"]
-        if not isinstance(part_ids, list):
-            raise _not_of_type(part_ids, "array", "part_ids")
-        for item in part_ids:
-            if not isinstance(item, str):
-                raise _not_of_type(item, "string", "part_ids")
-        md5 = body.get("md5")
-        if md5 is not None:
-            if not isinstance(md5, str):
-                raise _not_of_type(md5, "string", "md5")
-            if not _MD5.fullmatch(md5):
-                raise InvalidRequest(
-                    f"Invalid md5 {_json(md5[:100])}: expected 32 hexadecimal digits",
-                    param="md5",
-                )
-            md5 = md5.lower()
-        return part_ids, md5
+    def _check_md5(self, md5: str | None) -> str | None:
+        if md5 is None:
+            return None
+        if not _MD5.fullmatch(md5):
+            raise InvalidRequest(
+                f"Invalid md5 {json.dumps(md5[:100], ensure_ascii=False)}: expected 32 "
+                "hexadecimal digits",
+                param="md5",
+            )
+        return md5.lower()
 
     # reading -------------------------------------------------------------------------------
     async def _get(self, project_id: str, upload_id: str) -> UploadRecord:
@@ -302,7 +165,7 @@ class UploadService:
         if upload.status != "pending" or upload.file_id is None:
             return upload
         published = await self.metadata.get_file(
-            upload.project_id, upload.file_id, int(time.time())
+            upload.project_id, upload.file_id, self.clock.now()
         )
         if published is None:
             return upload
@@ -314,7 +177,7 @@ class UploadService:
 
     async def _view(self, upload: UploadRecord) -> UploadView:
         """What the client sees: the File of a completed Upload, expiry applied."""
-        now = int(time.time())
+        now = self.clock.now()
         upload = replace(upload, status=upload.status_at(now))
         if upload.status != "completed" or upload.file_id is None:
             return UploadView(upload)
@@ -323,7 +186,7 @@ class UploadService:
         )
 
     def _state_error(self, upload: UploadRecord, action: str) -> UploadStateError:
-        status = upload.status_at(int(time.time()))
+        status = upload.status_at(self.clock.now())
         if status == "pending":
             # Only reached when a concurrent request changed the Upload under this one.
             return UploadStateError(
@@ -335,24 +198,38 @@ class UploadService:
     async def explain_refused_part(self, upload: UploadRecord, part_size: int) -> InvalidRequest:
         """Why the atomic part insert said no: the Upload's state, or the declared size."""
         current = await self._get(upload.project_id, upload.id)
-        if current.status_at(int(time.time())) != "pending":
+        if current.status_at(self.clock.now()) != "pending":
             return self._state_error(current, "accept parts")
         return self.part_overflows(current, part_size)
 
     # operations ----------------------------------------------------------------------------
-    async def create_upload(self, project_id: str, body: Mapping[str, Any]) -> UploadView:
-        """`POST /uploads`: check everything that can be checked up front; a pending Upload."""
-        filename, purpose, size, mime_type, file_expires_after = self._parse_create(body)
+    async def create_upload(
+        self,
+        project_id: str,
+        *,
+        filename: str,
+        purpose: str,
+        bytes: int,
+        mime_type: str,
+        expires_after: int | None = None,
+    ) -> UploadView:
+        """Check everything that can be checked up front; a pending Upload.
+
+        `bytes` is the size the File will have; `expires_after` the File's lifetime in seconds
+        from its creation (None: the purpose's default).
+        """
+        size = bytes
+        filename = self._check_create(filename, purpose, size, mime_type)
+        file_expires_after = self.files.expiry_seconds(expires_after, purpose)
         # The declared bytes are held against the project's quota for the Upload's lifetime (a
         # little longer, so the hold outlives a completion that starts at the last second).
-        try:
-            held = await self.files.quotas.reserve(
-                project_id, size, lease_seconds=self.settings.upload_expiry_seconds + QUOTA_MARGIN
-            )
-        except StorageQuotaExceeded as exc:
-            exc.param = "bytes"
-            raise
-        created_at = int(time.time())
+        held = await self.quotas.reserve(
+            project_id,
+            size,
+            lease_seconds=self.settings.upload_expiry_seconds + QUOTA_MARGIN,
+            param="bytes",
+        )
+        created_at = self.clock.now()
         record = UploadRecord(
             id=new_upload_id(),
             project_id=project_id,
@@ -369,26 +246,27 @@ class UploadService:
         try:
             await self.metadata.insert_upload(record)
         except BaseException:
-            await self.files.quotas.release(held)
+            await self.quotas.release(held)
             raise
         return UploadView(record)
 
     async def add_upload_part(self, project_id: str, upload_id: str) -> PartUpload:
-        """Begin a `POST /uploads/{id}/parts`; the caller feeds it the body and calls finish()."""
+        """Begin adding a part; the caller streams its bytes in and calls finish() (or abort())."""
         upload = await self._get(project_id, upload_id)
-        if upload.status_at(int(time.time())) != "pending":
+        if upload.status_at(self.clock.now()) != "pending":
             raise self._state_error(upload, "accept parts")
         return PartUpload(self, upload)
 
     async def complete_upload(
-        self, project_id: str, upload_id: str, body: Mapping[str, Any]
+        self, project_id: str, upload_id: str, part_ids: list[str], md5: str | None = None
     ) -> UploadView:
-        """`POST /uploads/{id}/complete`: compose the parts in order into a File."""
-        part_ids, md5 = self._parse_complete(body)
+        """Compose the parts in `part_ids` order into a File; `md5` (hex), when given, must be
+        the md5 of the composed bytes."""
+        md5 = self._check_md5(md5)
         upload = await self._get(project_id, upload_id)
         if upload.status == "completed":
             return await self._view(upload)  # the SDK retries; answer the same
-        if upload.status_at(int(time.time())) != "pending":
+        if upload.status_at(self.clock.now()) != "pending":
             raise self._state_error(upload, "be completed")
         ordered = self._ordered_parts(
             upload, part_ids, await self.metadata.list_upload_parts(upload.id)
@@ -402,7 +280,7 @@ class UploadService:
         except BlobNotFound:
             # Parts vanish only when the Upload was cancelled or expired meanwhile.
             current = await self._get(project_id, upload_id)
-            if current.status_at(int(time.time())) != "pending":
+            if current.status_at(self.clock.now()) != "pending":
                 raise self._state_error(current, "be completed") from None
             raise
         try:
@@ -447,7 +325,7 @@ class UploadService:
         """The Upload's quota hold, for publish_file to settle with the File's row."""
         if upload.reservation_id is None:
             return None
-        return Held(upload.reservation_id, upload.project_id, upload.bytes, time.monotonic())
+        return self.quotas.held(upload.reservation_id, upload.project_id, upload.bytes)
 
     def _ordered_parts(
         self, upload: UploadRecord, part_ids: list[str], parts: list[UploadPartRecord]
@@ -486,15 +364,15 @@ class UploadService:
         upload = await self._get(project_id, upload_id)
         if upload.status == "cancelled":
             return await self._view(upload)
-        if upload.status_at(int(time.time())) != "pending":
+        if upload.status_at(self.clock.now()) != "pending":
             raise self._state_error(upload, "be cancelled")
-        done = await self.metadata.cancel_upload(project_id, upload_id, int(time.time()))
+        done = await self.metadata.cancel_upload(project_id, upload_id, self.clock.now())
         if done is None:
             current = await self._get(project_id, upload_id)
             if current.status == "cancelled":
                 return await self._view(current)
             raise self._state_error(current, "be cancelled")
-        await self.files.quotas.release(self._held(done))
+        await self.quotas.release(self._held(done))
         await self._drop_parts(upload.id)
         return UploadView(done)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from filedock.validation.assistants import AssistantsValidator
 from filedock.validation.base import ValidationOptions, Validator
-from filedock.validation.batch import BatchValidator
+from filedock.validation.batch import BatchValidator, validate_batch
 from filedock.validation.evals import EvalsValidator
 from filedock.validation.fine_tune import FineTuneValidator
 from filedock.validation.report import Issue, Report
@@ -17,11 +17,13 @@ CHECKED_PURPOSES = ("fine-tune", "batch", "evals", "vision", "assistants")
 
 __all__ = [
     "CHECKED_PURPOSES",
+    "BatchValidator",
     "Issue",
     "Report",
     "ValidationOptions",
     "Validator",
     "validate",
+    "validate_batch",
     "validator_for",
 ]
 

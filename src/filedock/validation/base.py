@@ -17,6 +17,12 @@ class ValidationOptions:
     context_tokens: int = 65536
     count_tokens: bool = True
     batch_max_tasks: int = 50000
+    # /v1/embeddings batches: at most this many inputs across all requests of the file.
+    batch_max_embedding_inputs: int = 50000
+    # Images (vision uploads and images inside fine-tuning examples).
+    image_max_bytes: int = 10 * 1024 * 1024
+    images_per_example: int = 10
+    image_examples: int = 50000
     assistants_max_tokens: int = 2_000_000
     # A single JSONL line longer than this is an error (keeps memory bounded on newline-less input).
     max_line_bytes: int = 64 * 1024 * 1024

@@ -10,7 +10,7 @@ from filedock.validation.base import ValidationOptions
 from filedock.validation.jsonl import JsonlValidator, json_type
 
 
-class _Line(msgspec.Struct, forbid_unknown_fields=True):
+class _Line(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     item: dict[str, Any]
     # UNSET, not None: an explicit `"sample": null` must fail here and reach the slow path.
     sample: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
@@ -55,6 +55,8 @@ class EvalsValidator(JsonlValidator):
             )
 
     def finish_checks(self) -> None:
-        self.report.stats["items"] = self.records
+        self.report.stats["items"] = self.records - self.invalid_records
+        if self.invalid_records:
+            self.report.stats["invalid_items"] = self.invalid_records
         if self.records == 0:
             self.report.error("empty_file", "the file has no items")

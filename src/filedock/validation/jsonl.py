@@ -3,7 +3,10 @@
 Input edge cases, each with a defined outcome: a UTF-8 byte order mark at the start is skipped
 (warning `utf8_bom`); CRLF line endings are accepted; blank lines are skipped (warning
 `blank_line`); a missing final newline is accepted; bytes that are not UTF-8 make the line an
-error (`invalid_encoding`); a line longer than `max_line_bytes` is an error (`line_too_long`).
+error (`invalid_encoding`, anywhere in the line, skipped fields included); a line longer than
+`max_line_bytes` is an error (`line_too_long`). A file whose first line opens a JSON array or a
+pretty-printed JSON document is reported once (`not_jsonl`, with how to convert it) and not read
+further.
 
 Speed: whole chunks of lines go through msgspec's `decode_lines` with a typed decoder (the fast
 path). A line the fast path cannot vouch for is re-checked alone by the slow path (stdlib json for
@@ -13,6 +16,7 @@ exact messages, then generic checks), which alone decides what is wrong.
 from __future__ import annotations
 
 import abc
+import codecs
 import json
 from typing import Any
 
@@ -22,6 +26,22 @@ from filedock.validation.base import ValidationOptions, Validator
 from filedock.validation.report import Report
 
 BOM = b"\xef\xbb\xbf"
+NOT_JSONL_ARRAY = (
+    "the file is a JSON array, not JSON Lines (one JSON object per line); convert it with "
+    "`jq -c '.[]' data.json > data.jsonl`"
+)
+NOT_JSONL_DOCUMENT = (
+    "the file is pretty-printed JSON, not JSON Lines (one JSON object per line); convert it with "
+    "`jq -c . data.json > data.jsonl`"
+)
+
+
+def _utf8(data: bytes | memoryview) -> bool:
+    try:
+        codecs.utf_8_decode(data, "strict", True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def json_type(value: Any) -> str:
@@ -42,6 +62,10 @@ def json_type(value: Any) -> str:
 class JsonlValidator(Validator):
     """Splits chunks into lines, decodes each as a JSON object and hands it to the subclass."""
 
+    # msgspec checks the UTF-8 of the strings it decodes, not of the values it skips: a
+    # subclass whose fast decoder skips values (batch bodies) has each region checked first.
+    skips_values = False
+
     def __init__(self, options: ValidationOptions | None = None) -> None:
         super().__init__(options)
         self._pending = b""
@@ -49,6 +73,8 @@ class JsonlValidator(Validator):
         self._skipping = False  # inside an over-long line: drop bytes until its newline
         self.lines = 0  # physical lines consumed so far
         self.records = 0  # non-blank lines
+        self.invalid_records = 0  # non-blank lines with at least one error
+        self.abandoned = False  # not JSONL at all: reported once, the rest is not read
 
     # subclass hooks ------------------------------------------------------------------------
     def fast_decoder(self) -> msgspec.json.Decoder[Any] | None:
@@ -77,6 +103,8 @@ class JsonlValidator(Validator):
     # feeding -------------------------------------------------------------------------------
     def feed(self, chunk: bytes) -> None:
         self.bytes_seen += len(chunk)
+        if self.abandoned:
+            return
         if not self._started:
             data = self._pending + chunk
             if len(data) < len(BOM) and BOM.startswith(data):
@@ -124,16 +152,21 @@ class JsonlValidator(Validator):
                     self.lines + 1,
                 )
                 self.records += 1
+                self.invalid_records += 1
             self._skipping = True
             self._pending = b""
 
     def _region(self, buf: bytes, start: int, end: int) -> None:
         """Lines `self.lines + 1 ...` held in `buf[start:end]` (without the final newline)."""
+        if self.abandoned:
+            return
         count = buf.count(b"\n", start, end) + 1
         base = self.lines
         decoder = self.fast_decoder()
         view = memoryview(buf)[start:end]
-        if decoder is not None:
+        # isascii is cheap; the full UTF-8 decode runs only on non-ASCII data.
+        utf8 = not self.skips_values or buf.isascii() or _utf8(view)
+        if decoder is not None and utf8:
             try:
                 records = decoder.decode_lines(view)
             except (
@@ -160,7 +193,9 @@ class JsonlValidator(Validator):
                 self.lines += count
                 return
         for i, raw in enumerate(bytes(view).split(b"\n")):
-            self._line(raw, base + i + 1, decoder)
+            if self.abandoned:
+                break
+            self._line(raw, base + i + 1, decoder if utf8 or _utf8(raw) else None)
         self.lines += count
 
     def _line(self, raw: bytes, line: int, decoder: msgspec.json.Decoder[Any] | None) -> None:
@@ -181,6 +216,12 @@ class JsonlValidator(Validator):
         self._slow_line(raw, line)
 
     def _slow_line(self, raw: bytes, line: int) -> None:
+        before = self.report.error_count
+        self._check_line(raw, line)
+        if self.report.error_count > before:
+            self.invalid_records += 1
+
+    def _check_line(self, raw: bytes, line: int) -> None:
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         if not raw.strip():
@@ -201,6 +242,8 @@ class JsonlValidator(Validator):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
+            if self.records == 1 and self._not_jsonl(text, line):
+                return
             self.report.error(
                 "invalid_json_line", f"invalid JSON ({exc.msg} at column {exc.colno})", line
             )
@@ -211,6 +254,8 @@ class JsonlValidator(Validator):
             self.bad_line(line)
             return
         if not isinstance(value, dict):
+            if self.records == 1 and isinstance(value, list) and self._not_jsonl(text, line):
+                return
             self.report.error(
                 "invalid_json_line", f"line is a JSON {json_type(value)}, not an object", line
             )
@@ -218,11 +263,24 @@ class JsonlValidator(Validator):
             return
         self.check_record(value, line)
 
+    def _not_jsonl(self, text: str, line: int) -> bool:
+        """The first line opens a JSON array or a pretty-printed document: say so once, stop."""
+        head = text.strip()
+        if head.startswith("["):
+            message = NOT_JSONL_ARRAY
+        elif head == "{":
+            message = NOT_JSONL_DOCUMENT
+        else:
+            return False
+        self.report.error("not_jsonl", message, line)
+        self.abandoned = self.done = True
+        return True
+
     def bad_line(self, line: int) -> None:
         """A line that is not a JSON object (already reported)."""
 
     def finish(self) -> Report:
-        if self._pending and not self._skipping:
+        if self._pending and not self._skipping and not self.abandoned:
             pending = self._pending
             self._pending = b""
             if not self._started and pending.startswith(BOM):
@@ -236,5 +294,8 @@ class JsonlValidator(Validator):
         elif self._skipping:
             self.lines += 1
         self.report.stats["lines"] = self.lines
+        if self.abandoned:
+            return self.report
         self.finish_checks()
+        self.report.sort()
         return self.report

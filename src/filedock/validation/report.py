@@ -58,6 +58,11 @@ class Report:
         if len(self.warnings) < self.max_issues:
             self.warnings.append(Issue(code, message, line, path))
 
+    def sort(self) -> None:
+        """Put the listed problems in line order (whole-file ones last)."""
+        for issues in (self.errors, self.warnings):
+            issues.sort(key=lambda i: (i.line is None, i.line or 0))
+
     def status_details(self) -> str | None:
         """The short human summary stored on the File (`status_details`); None when valid."""
         if self.valid:

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import tempfile
 
-from PIL import Image, UnidentifiedImageError
-
 from filedock.validation.base import ValidationOptions, Validator
+from filedock.validation.images import VISION_FORMATS, ImageProblem, inspect_image, mode_warning
 from filedock.validation.report import Report
 
-FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp", "GIF": "gif"}
 SPOOL_BYTES = 8 * 1024 * 1024
 
 
 class VisionValidator(Validator):
     """Codes: empty_file, unsupported_image_format, invalid_image, animated_image,
-    image_too_large."""
+    invalid_image_mode, image_too_large; warning image_mode."""
 
     purpose = "vision"
 
@@ -29,6 +27,9 @@ class VisionValidator(Validator):
 
     def feed(self, chunk: bytes) -> None:
         self.bytes_seen += len(chunk)
+        if self.bytes_seen > self.options.image_max_bytes:
+            self.done = True  # too large whatever follows: stop spooling
+            return
         self._spool.write(chunk)
 
     def finish(self) -> Report:
@@ -43,50 +44,19 @@ class VisionValidator(Validator):
         if self.bytes_seen == 0:
             report.error("empty_file", "the file is empty")
             return
+        self._spool.seek(0)
         try:
-            self._spool.seek(0)
-            with Image.open(self._spool) as image:
-                kind = image.format or "unknown"
-                report.stats.update(
-                    {
-                        "format": FORMATS.get(kind, kind.lower()),
-                        "width": image.width,
-                        "height": image.height,
-                    }
-                )
-                report.format = FORMATS.get(kind)
-                if kind not in FORMATS:
-                    report.error(
-                        "unsupported_image_format",
-                        f"{kind} images are not supported; use PNG, JPEG, WEBP or GIF",
-                    )
-                    return
-                frames = getattr(image, "n_frames", 1)
-                if kind == "GIF" and frames > 1:
-                    report.error(
-                        "animated_image", f"animated GIFs are not supported ({frames} frames)"
-                    )
-                    return
-                limit = Image.MAX_IMAGE_PIXELS
-                if limit and image.width * image.height > limit:
-                    report.error(
-                        "image_too_large",
-                        f"the image has {image.width * image.height} pixels; at most {limit}",
-                    )
-                    return
-                image.verify()
-            # verify() does not decode pixels for every format: decode too, shrunk where the
-            # codec allows it (JPEG draft mode), to catch truncated data.
-            self._spool.seek(0)
-            with Image.open(self._spool) as image:
-                if kind == "JPEG":
-                    image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
-                image.load()
-        except Image.DecompressionBombError as exc:
-            report.error("image_too_large", f"the image is too large to process ({exc})")
-        except UnidentifiedImageError:
-            report.error(
-                "invalid_image", "not a readable image (use PNG, JPEG, WEBP or non-animated GIF)"
+            facts = inspect_image(
+                self._spool,
+                self.bytes_seen,
+                formats=VISION_FORMATS,
+                max_bytes=self.options.image_max_bytes,
             )
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            report.error("invalid_image", f"the image is corrupt or truncated ({exc})")
+        except ImageProblem as problem:
+            report.error(problem.code, problem.message)
+            return
+        report.format = facts.format
+        report.stats.update({"format": facts.format, "width": facts.width, "height": facts.height})
+        warning = mode_warning(facts)
+        if warning:
+            report.warning("image_mode", warning)

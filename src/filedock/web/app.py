@@ -90,8 +90,9 @@ async def readyz(request: Request) -> Response:
 def create_app(
     settings: Settings, *, background: bool = True, clock: Clock | None = None
 ) -> Starlette:
-    """Build the app; stores open in the lifespan and close on shutdown."""
-    components = Components.build(settings, clock)
+    """Build the app; stores open in the lifespan and close on shutdown. `clock` (default: the
+    system clock) is the time every service sees."""
+    components = Components.build(settings, clock=clock)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,7 +129,6 @@ def create_app(
     # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
     # on before RequestIdMiddleware so it runs inside it and sees the request id.
     app.router.routes.extend(dashboard_routes())
-    metrics = install_observability(app, settings, clock)
-    components.batch_runner.add_observer(metrics.batches)
+    install_observability(app, settings, components.metrics)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -11,8 +11,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from filedock.errors import InvalidRequest
-from filedock.services.files import MAX_FIELD_BYTES
 
+MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BOUNDARY_BYTES = 256
@@ -22,7 +22,8 @@ _PARAM = re.compile(rf'\s*;\s*({_TOKEN})\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
 class FormConsumer(Protocol):
-    """What a multipart body is fed to (FileUpload for POST /files, PartUpload for parts)."""
+    """What a multipart body is fed to (web/forms.py: FileForm for POST /files, PartForm for
+    parts)."""
 
     def check_field_name(self, name: str, is_file: bool) -> None:
         """Called at the start of each part, before its value is read."""

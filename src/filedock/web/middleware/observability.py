@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from filedock.clock import Clock
 from filedock.components import Components
 from filedock.logs import request_id_var
 from filedock.metrics import Metrics
@@ -145,19 +144,17 @@ class ObservabilityMiddleware:
 async def metrics_endpoint(request: Request) -> Response:
     metrics: Metrics = request.app.state.metrics
     components: Components = request.app.state.components
-    await metrics.refresh_storage(components.metadata)
+    await metrics.refresh_storage(components.metadata, components.clock.now())
     body = await anyio.to_thread.run_sync(metrics.exposition)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-def install_observability(
-    app: Starlette, settings: Settings, clock: Clock | None = None
-) -> Metrics:
-    """Give `app` its own Metrics, the /metrics route and the observing middleware.
+def install_observability(app: Starlette, settings: Settings, metrics: Metrics) -> None:
+    """Serve `metrics` (the app's own, built by Components) at /metrics and add the observing
+    middleware.
 
     Call it before adding RequestIdMiddleware, so this middleware runs inside it and sees the id.
     """
-    metrics = Metrics(clock)
     app.state.metrics = metrics
     if settings.metrics_enabled:
         app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
@@ -167,4 +164,3 @@ def install_observability(
         routes=lambda: app.router.routes,
         access=settings.access_log,
     )
-    return metrics

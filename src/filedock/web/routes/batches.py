@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -9,8 +11,8 @@ from starlette.routing import Route
 from filedock.errors import InvalidRequest
 from filedock.services.batches import LIST_LIMIT_DEFAULT, BatchService
 from filedock.services.keys import Principal
+from filedock.web.json_body import read_json
 from filedock.web.responses import JSONResponse
-from filedock.web.routes.uploads import _json_object
 
 
 def _service(request: Request) -> BatchService:
@@ -24,7 +26,7 @@ def _project(request: Request) -> str:
 
 
 async def create_batch(request: Request) -> Response:
-    body = await _json_object(request)
+    body = await read_json(request, dict[str, Any])
     record = await _service(request).create_batch(_project(request), body)
     return JSONResponse(record.to_openai())
 

@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from filedock.errors import InvalidRequest
 from filedock.services.files import LIST_LIMIT_MAX, FileService
 from filedock.services.keys import Principal
+from filedock.web.forms import FileForm
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.ranges import parse_range
 from filedock.web.responses import JSONResponse
+from filedock.web.schemas import FileDeleted, file_list, file_object, query_int
 
 # Room for the multipart framing and text fields around the file part.
 MULTIPART_OVERHEAD = 1024 * 1024
@@ -44,25 +45,16 @@ async def create_file(request: Request) -> Response:
         # Answer before reading the body; the server discards what the client still sends.
         raise service.too_large(None)
     upload = service.create_file(_project(request))
+    form = FileForm(upload)
     try:
         await upload.reserve(int(declared) if declared and declared.isdigit() else None)
-        await feed_multipart(request.stream(), boundary, upload)
-        record = await upload.finish()
+        await feed_multipart(request.stream(), boundary, form)
+        record = await form.finish()
     except BaseException:
         # Includes ClientDisconnect, which the app-wide handler logs as a client event.
         await upload.abort()
         raise
-    return JSONResponse(record.to_openai())
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidRequest(f"'{raw}' is not a valid integer - '{name}'", param=name) from None
+    return JSONResponse(file_object(record))
 
 
 async def list_files(request: Request) -> Response:
@@ -70,23 +62,24 @@ async def list_files(request: Request) -> Response:
     page = await _service(request).list_files(
         _project(request),
         purpose=query.get("purpose") or None,
-        limit=_int_param(request, "limit", LIST_LIMIT_MAX),
-        order=query.get("order") or "desc",
+        limit=query_int(query, "limit", LIST_LIMIT_MAX),
+        # Given but empty is a bad value like any other, not the default.
+        order=query.get("order", "desc"),
         after=query.get("after") or None,
     )
-    return JSONResponse(page.to_openai())
+    return JSONResponse(file_list(page))
 
 
 async def retrieve_file(request: Request) -> Response:
     record = await _service(request).retrieve_file(
         _project(request), request.path_params["file_id"]
     )
-    return JSONResponse(record.to_openai())
+    return JSONResponse(file_object(record))
 
 
 async def delete_file(request: Request) -> Response:
     record = await _service(request).delete_file(_project(request), request.path_params["file_id"])
-    return JSONResponse({"id": record.id, "object": "file", "deleted": True})
+    return JSONResponse(FileDeleted(id=record.id))
 
 
 def content_type_for(filename: str) -> str:
@@ -131,10 +124,19 @@ async def download_file(request: Request) -> Response:
 
 async def retrieve_file_report(request: Request) -> Response:
     """Documented extension: the full validation report of a file."""
-    report = await _service(request).retrieve_file_report(
+    found = await _service(request).retrieve_file_report(
         _project(request), request.path_params["file_id"]
     )
-    return JSONResponse(report)
+    record = found.file
+    return JSONResponse(
+        {
+            "object": "file.report",
+            "file_id": record.id,
+            "filename": record.filename,
+            "status": record.status,
+            **{k: v for k, v in found.report.items() if k != "object"},
+        }
+    )
 
 
 async def _empty() -> AsyncIterator[bytes]:

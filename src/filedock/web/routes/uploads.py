@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from filedock.errors import InvalidRequest
 from filedock.services.keys import Principal
-from filedock.services.uploads import PART_FIELD, UploadService
+from filedock.services.uploads import UploadService, UploadView
+from filedock.web.forms import PART_FIELD, PartForm
+from filedock.web.json_body import read_json
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import JSONResponse
+from filedock.web.schemas import (
+    CompleteUploadRequest,
+    CreateUploadRequest,
+    expires_after_seconds,
+    upload_object,
+    upload_part_object,
+)
 
-# JSON bodies are small (a complete of 8 GB in 64 MiB parts lists 128 ids); cap what we buffer.
-MAX_JSON_BYTES = 4 * 1024 * 1024
 # Room for the multipart framing around the part's bytes.
 MULTIPART_OVERHEAD = 64 * 1024
-INVALID_JSON = (
-    "We could not parse the JSON body of your request. The API expects a JSON payload, "
-    "but what was sent was not valid JSON."
-)
 
 
 def _service(request: Request) -> UploadService:
@@ -35,26 +34,22 @@ def _project(request: Request) -> str:
     return principal.project_id
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, read with a cap; anything else is a 400."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BYTES:
-            raise InvalidRequest(f"The JSON body is larger than {MAX_JSON_BYTES} bytes.")
-    try:
-        value = json.loads(body)
-    except ValueError:
-        raise InvalidRequest(INVALID_JSON) from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("The JSON body must be an object.")
-    return value
+def _render(view: UploadView) -> Response:
+    return JSONResponse(upload_object(view.upload, view.file))
 
 
 async def create_upload(request: Request) -> Response:
-    body = await _json_object(request)
-    view = await _service(request).create_upload(_project(request), body)
-    return JSONResponse(view.to_openai())
+    body = await read_json(request, CreateUploadRequest)
+    expires = body.expires_after
+    view = await _service(request).create_upload(
+        _project(request),
+        filename=body.filename,
+        purpose=body.purpose,
+        bytes=body.bytes,
+        mime_type=body.mime_type,
+        expires_after=expires_after_seconds(expires.anchor, expires.seconds) if expires else None,
+    )
+    return _render(view)
 
 
 async def add_upload_part(request: Request) -> Response:
@@ -69,21 +64,22 @@ async def add_upload_part(request: Request) -> Response:
         # Answer before reading the body; the server discards what the client still sends.
         raise service.part_too_large()
     part = await service.add_upload_part(_project(request), request.path_params["upload_id"])
+    form = PartForm(part)
     try:
-        await feed_multipart(request.stream(), boundary, part, stream_text_fields=(PART_FIELD,))
-        record = await part.finish()
+        await feed_multipart(request.stream(), boundary, form, stream_text_fields=(PART_FIELD,))
+        record = await form.finish()
     except BaseException:
         await part.abort()
         raise
-    return JSONResponse(record.to_openai())
+    return JSONResponse(upload_part_object(record))
 
 
 async def complete_upload(request: Request) -> Response:
-    body = await _json_object(request)
+    body = await read_json(request, CompleteUploadRequest)
     view = await _service(request).complete_upload(
-        _project(request), request.path_params["upload_id"], body
+        _project(request), request.path_params["upload_id"], body.part_ids, body.md5
     )
-    return JSONResponse(view.to_openai())
+    return _render(view)
 
 
 async def cancel_upload(request: Request) -> Response:
@@ -91,7 +87,7 @@ async def cancel_upload(request: Request) -> Response:
     view = await _service(request).cancel_upload(
         _project(request), request.path_params["upload_id"]
     )
-    return JSONResponse(view.to_openai())
+    return _render(view)
 
 
 routes = [

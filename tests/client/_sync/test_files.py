@@ -1,13 +1,12 @@
-"""The client library against a live `filedock serve`: sync and async, progress, typed errors."""
+# GENERATED from tests/client/_async/test_files.py by scripts/gen_sync_client.py: do not edit.
+"""The client's Files API against a live `filedock serve`; tests/client/_sync/ is generated."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import io
 import os
-import threading
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +15,20 @@ import openai
 import pytest
 
 from filedock.client import (
-    AsyncFilesClient,
     AuthenticationError,
     BadRequestError,
-    FileObject,
     FilesClient,
     NotFoundError,
 )
 from tests.helpers import TEST_KEY, ServerProcess
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.anyio]
 MiB = 1024 * 1024
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def _assert_progress(calls: list[tuple[int, int | None]], size: int) -> None:
@@ -45,7 +47,7 @@ def _raw(server: ServerProcess, path: str) -> Any:
 
 
 @pytest.fixture
-def client(live_server: ServerProcess) -> Any:
+def client(live_server: ServerProcess) -> Iterator[FilesClient]:
     with FilesClient(live_server.base_url, TEST_KEY) as c:
         yield c
 
@@ -104,47 +106,20 @@ def test_same_objects_as_the_official_sdk(client: FilesClient, live_server: Serv
     assert f.expires_at == f.created_at + 7200
     sdk = openai.OpenAI(base_url=live_server.base_url, api_key=TEST_KEY, max_retries=0)
     try:
-        official = sdk.files.retrieve(f.id).model_dump()
+        official = (sdk.files.retrieve(f.id)).model_dump()
     finally:
         sdk.close()
     assert {k: official[k] for k in f.to_dict()} == f.to_dict()
 
 
 def test_file_inputs_name_like_the_sdk(client: FilesClient) -> None:
-    assert client.files.create(file=b"abc", purpose="user_data").filename == "upload"
-    assert (
-        client.files.create(file=('n\u00e4me "q".txt', b"abc"), purpose="user_data").filename
-        == 'n\u00e4me "q".txt'
-    )
-    assert client.files.create(file=io.BytesIO(b"abc"), purpose="user_data").filename == "upload"
+    assert (client.files.create(file=b"abc", purpose="user_data")).filename == "upload"
+    named = client.files.create(file=('n\u00e4me "q".txt', b"abc"), purpose="user_data")
+    assert named.filename == 'n\u00e4me "q".txt'
     buf = io.BytesIO(b"skip-this|keep")
     buf.seek(10)  # an open file uploads from its current position, as a stream would
     f = client.files.create(file=("pos.txt", buf), purpose="user_data")
     assert client.files.content(f.id) == b"keep"
-
-
-def test_unknown_size_stream_is_sent_chunked(client: FilesClient) -> None:
-    """A pipe has no size: the body goes out with chunked transfer encoding, still streamed."""
-    read_fd, write_fd = os.pipe()
-    payload = os.urandom(2 * MiB + 5)
-
-    def feed() -> None:
-        with os.fdopen(write_fd, "wb") as w:
-            w.write(payload)
-
-    writer = threading.Thread(target=feed)
-    writer.start()
-    calls: list[tuple[int, int | None]] = []
-    with os.fdopen(read_fd, "rb") as pipe:
-        f = client.files.create(
-            file=("piped.bin", pipe),
-            purpose="user_data",
-            progress=lambda d, t: calls.append((d, t)),
-        )
-    writer.join()
-    assert f.bytes == len(payload)
-    assert client.files.content(f.id) == payload
-    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == len(payload)
 
 
 def test_upload_streams_in_constant_memory(client: FilesClient, tmp_path: Path) -> None:
@@ -163,12 +138,13 @@ def test_upload_streams_in_constant_memory(client: FilesClient, tmp_path: Path) 
 
 
 def test_list_filters_orders_and_paginates(client: FilesClient) -> None:
-    ids = [client.files.create(file=(f"l{i}.txt", b"x"), purpose="evals").id for i in range(5)]
+    ids = [(client.files.create(file=(f"l{i}.txt", b"x"), purpose="evals")).id for i in range(5)]
     page = client.files.list(purpose="evals", limit=2, order="asc")
     assert [f.id for f in page.data] == ids[:2]
     assert page.has_more and page.first_id == ids[0] and page.last_id == ids[1]
-    assert [f.id for f in client.files.list_all(purpose="evals", order="asc", page_size=2)] == ids
-    assert [f.id for f in client.files.list(purpose="evals", order="desc").data] == ids[::-1]
+    listed = [f.id for f in client.files.list_all(purpose="evals", order="asc", page_size=2)]
+    assert listed == ids
+    assert [f.id for f in (client.files.list(purpose="evals", order="desc")).data] == ids[::-1]
 
 
 def test_typed_errors_carry_the_envelope(client: FilesClient, live_server: ServerProcess) -> None:
@@ -176,25 +152,27 @@ def test_typed_errors_carry_the_envelope(client: FilesClient, live_server: Serve
         client.files.create(file=b"x", purpose="nope")
     assert info.value.status == 400 and info.value.param == "purpose"
     assert "'nope' is not one of" in info.value.message
-    with (
-        FilesClient(live_server.base_url, "sk-wrong") as bad,
-        pytest.raises(AuthenticationError) as auth,
-    ):
-        bad.files.list()
+    with FilesClient(live_server.base_url, "sk-wrong") as bad:
+        with pytest.raises(AuthenticationError) as auth:
+            bad.files.list()
     assert (auth.value.status, auth.value.code) == (401, "invalid_api_key")
 
 
 def test_wait_for_processing_and_report(client: FilesClient) -> None:
-    f = client.files.create(file=("ok.txt", b"hello"), purpose="assistants")
-    done = client.files.wait_for_processing(f.id, poll_interval=0.1, max_wait_seconds=30)
-    assert done.status in ("processed", "error")
-    try:
-        report = client.files.report(f.id)
-    except NotFoundError as exc:
-        # Only acceptable reason: the server lacks the report extension altogether.
-        assert exc.is_missing_route
-    else:
-        assert isinstance(report, dict)
+    good = client.files.create(file=("ok.txt", b"hello"), purpose="assistants")
+    done = client.files.wait_for_processing(good.id, poll_interval=0.1, max_wait_seconds=30)
+    assert done.status == "processed", done.status_details
+    report = client.files.report(good.id)
+    assert (report["verdict"], report["purpose"], report["file_id"]) == (
+        "valid",
+        "assistants",
+        good.id,
+    )
+
+    bad = client.files.create(file=("bad.jsonl", b"{not json\n"), purpose="batch")
+    failed = client.files.wait_for_processing(bad.id, poll_interval=0.1, max_wait_seconds=30)
+    assert failed.status == "error" and failed.status_details
+    assert (client.files.report(bad.id))["verdict"] == "invalid"
 
 
 def test_config_from_environment(
@@ -203,39 +181,4 @@ def test_config_from_environment(
     monkeypatch.setenv("OPENAI_BASE_URL", live_server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", TEST_KEY)
     with FilesClient() as c:
-        assert isinstance(c.files.list(limit=1).data, list)
-
-
-def test_async_client(live_server: ServerProcess, tmp_path: Path) -> None:
-    data = os.urandom(2 * MiB + 1)
-    src = tmp_path / "async.bin"
-    src.write_bytes(data)
-
-    async def main() -> tuple[FileObject, list[tuple[int, int | None]], bytes]:
-        calls: list[tuple[int, int | None]] = []
-        async with AsyncFilesClient(live_server.base_url, TEST_KEY) as c:
-            f = await c.files.create(
-                file=src, purpose="user_data", progress=lambda d, t: calls.append((d, t))
-            )
-            assert await c.files.retrieve(f.id) == f
-            assert f.id in [x.id async for x in c.files.list_all(purpose="user_data")]
-            got = await c.files.content(f.id)
-            down: list[tuple[int, int | None]] = []
-            path = await c.files.download(
-                f.id, tmp_path / "a.out", progress=lambda d, t: down.append((d, t))
-            )
-            _assert_progress(down, len(data))
-            assert path.read_bytes() == data
-            assert (await c.files.wait_for_processing(f.id, poll_interval=0.1)).status in (
-                "processed",
-                "error",
-            )
-            assert (await c.files.delete(f.id)).deleted
-            with pytest.raises(NotFoundError):
-                await c.files.retrieve(f.id)
-        return f, calls, got
-
-    f, calls, got = asyncio.run(main())
-    assert got == data and f.bytes == len(data)
-    _assert_progress(calls, len(data))
-    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        assert isinstance((c.files.list(limit=1)).data, list)

@@ -1,12 +1,8 @@
-"""Chunked uploads through the server's Uploads API (POST /v1/uploads, parts, complete, cancel).
-
-These need the server side of the Uploads API, which lands from another branch: on a server
-without it they fail (by design: nothing here is skipped).
-"""
+# GENERATED from tests/client/_async/test_uploads.py by scripts/gen_sync_client.py: do not edit.
+"""The client's chunked uploads through the Uploads API; tests/client/_sync/ is generated."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -16,16 +12,19 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from filedock.cli import main
-from filedock.client import AsyncFilesClient, FilesClient
+from filedock.client import FilesClient
 from tests.helpers import TEST_KEY, ServerProcess
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.anyio]
 KiB = 1024
 MiB = 1024 * KiB
 SMALL = {"chunk_threshold": 256 * KiB, "part_size": 128 * KiB, "max_parallel_parts": 3}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 class FaultInjectingTransport(httpx.BaseTransport):
@@ -55,13 +54,13 @@ class FaultInjectingTransport(httpx.BaseTransport):
         self.log.append((request.method, path, response.status_code))
         return response
 
+    def close(self) -> None:
+        self.real.close()
+
     def count(self, suffix: str, status: int | None = None) -> int:
         return sum(
             1 for _, p, s in self.log if p.endswith(suffix) and (status is None or s == status)
         )
-
-    def close(self) -> None:
-        self.real.close()
 
 
 def _file(tmp_path: Path, size: int) -> tuple[Path, bytes]:
@@ -114,79 +113,20 @@ def test_failed_part_is_retried_without_restarting(
 def test_permanent_failure_cancels_the_upload(live_server: ServerProcess, tmp_path: Path) -> None:
     path, _ = _file(tmp_path, 700 * KiB)
     transport = FaultInjectingTransport(fail_parts=100)
-    with (
-        FilesClient(
-            live_server.base_url, TEST_KEY, transport=transport, part_retries=1, **SMALL
-        ) as c,
-        pytest.raises(Exception, match="injected failure"),
-    ):
-        c.files.create(file=path, purpose="user_data")
+    with FilesClient(
+        live_server.base_url, TEST_KEY, transport=transport, part_retries=1, **SMALL
+    ) as c:
+        with pytest.raises(Exception, match="injected failure"):
+            c.files.create(file=path, purpose="user_data")
     assert transport.count("/cancel", 200) == 1
     assert transport.count("/complete") == 0
 
 
-def test_interrupt_cancels_the_pending_upload(live_server: ServerProcess, tmp_path: Path) -> None:
-    """Ctrl-C (KeyboardInterrupt) mid-upload cancels the Upload and propagates."""
-    path, _ = _file(tmp_path, 1 * MiB)
-    transport = FaultInjectingTransport()
-
-    def interrupt(done: int, total: int | None) -> None:
-        if done > 200 * KiB:
-            raise KeyboardInterrupt
-
-    with (
-        FilesClient(live_server.base_url, TEST_KEY, transport=transport, **SMALL) as c,
-        pytest.raises(KeyboardInterrupt),
-    ):
-        c.files.create(file=path, purpose="user_data", progress=interrupt)
-    assert transport.count("/cancel", 200) == 1
-    assert transport.count("/complete") == 0
-
-
-def test_async_chunked_upload(live_server: ServerProcess, tmp_path: Path) -> None:
-    path, data = _file(tmp_path, 900 * KiB + 3)
-
-    async def main() -> tuple[Any, bytes, list[int]]:
-        calls: list[int] = []
-        async with AsyncFilesClient(live_server.base_url, TEST_KEY, **SMALL) as c:
-            f = await c.files.create(
-                file=path, purpose="user_data", progress=lambda d, t: calls.append(d)
-            )
-            return f, await c.files.content(f.id), calls
-
-    f, got, calls = asyncio.run(main())
-    assert got == data and f.bytes == len(data)
-    assert calls == sorted(calls) and calls[-1] == len(data)
-
-
-def test_cli_chunked_upload_of_a_multi_part_file(
+def test_upload_file_chunked_returns_the_completed_upload(
     live_server: ServerProcess, tmp_path: Path
 ) -> None:
-    path, data = _file(tmp_path, 1 * MiB + 5)
-    env = {"OPENAI_BASE_URL": live_server.base_url, "OPENAI_API_KEY": TEST_KEY}
-    runner = CliRunner()
-    result = runner.invoke(
-        main,
-        [
-            "upload",
-            str(path),
-            "--purpose",
-            "user_data",
-            "--chunk-threshold",
-            "256KiB",
-            "--part-size",
-            "128KiB",
-            "--parallel",
-            "3",
-            "--wait",
-            "--json",
-        ],
-        env=env,
-    )
-    assert result.exit_code == 0, result.output
-    f = json.loads(result.stdout.strip())
-    assert f["bytes"] == len(data) and f["status"] in ("processed", "error")
-    out = tmp_path / "back.bin"
-    result = runner.invoke(main, ["get", f["id"], "-o", str(out), "-q"], env=env)
-    assert result.exit_code == 0, result.output
-    assert out.read_bytes() == data
+    path, data = _file(tmp_path, 300 * KiB + 1)
+    with FilesClient(live_server.base_url, TEST_KEY, **SMALL) as c:
+        upload = c.uploads.upload_file_chunked(file=path, purpose="user_data")
+        assert upload.status == "completed" and upload.file is not None
+        assert c.files.content(upload.file.id) == data

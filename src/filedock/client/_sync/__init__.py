@@ -1,0 +1,1 @@
+"""The sync client: client.py is generated from client/_async/ (scripts/gen_sync_client.py)."""
