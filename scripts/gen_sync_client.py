@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # on each side) and its tests, so both clients pass the same tests.
 TWINS = (
     ("src/filedock/client", ("client.py", "files.py", "uploads.py", "streams.py", "batches.py")),
-    ("tests/client", ("test_files.py", "test_uploads.py")),
+    ("tests/client", ("test_files.py", "test_uploads.py", "test_batches.py")),
 )
 HEADER = "# GENERATED from {source} by scripts/gen_sync_client.py: do not edit.\n"
 REPLACEMENTS = {
