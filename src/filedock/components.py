@@ -11,8 +11,7 @@ from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
-from filedock.metadata.db import Database
-from filedock.metadata.factory import database_for_url, store_for_url
+from filedock.metadata.factory import store_for_url
 from filedock.metadata.webhook_events import WebhookEventRows
 from filedock.metrics import Metrics
 from filedock.services.batch_runner import BatchRunner
@@ -85,7 +84,6 @@ class Components:
     uploads: UploadService
     sweeper: Sweeper
     limiter: RateLimiter
-    db: Database
     batches: BatchService
     batch_runner: BatchRunner
     webhooks: WebhookSender
@@ -102,11 +100,11 @@ class Components:
         files = FileService(
             settings, blobs, metadata, processor=processor, quotas=quotas, clock=clock
         )
-        db = database_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
-        webhooks = WebhookSender(settings, WebhookEventRows(db), clock)
+        # The Batch API's rows live on the metadata store's Database (one pool).
+        webhooks = WebhookSender(settings, WebhookEventRows(metadata.db), clock)
         runner = BatchRunner(
             settings,
-            db,
+            metadata.db,
             blobs,
             files,
             EngineRouter(load_engines(settings), clock),
@@ -130,15 +128,13 @@ class Components:
             ),
             sweeper=Sweeper(settings, blobs, metadata, clock),
             limiter=RateLimiter(),
-            db=db,
             batches=BatchService(settings, runner.rows, files, clock, kick=runner.kick),
             batch_runner=runner,
             webhooks=webhooks,
         )
 
     async def open(self) -> None:
-        await self.metadata.open()  # applies migrations first
-        await self.db.open()
+        await self.metadata.open()
         await self.blobs.open()
 
     async def start_background(self) -> None:
@@ -170,5 +166,4 @@ class Components:
                 await task
         self._tasks.clear()
         await self.blobs.close()
-        await self.db.close()
         await self.metadata.close()

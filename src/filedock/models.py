@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
 
 UPLOAD_PURPOSES: tuple[str, ...] = (
     "fine-tune",
@@ -180,15 +178,6 @@ class BatchUsage:
     reasoning_tokens: int = 0
     total_tokens: int = 0
 
-    def to_openai(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.input_tokens,
-            "input_tokens_details": {"cached_tokens": self.cached_tokens},
-            "output_tokens": self.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": self.reasoning_tokens},
-            "total_tokens": self.total_tokens,
-        }
-
 
 @dataclass(frozen=True)
 class BatchRecord:
@@ -246,57 +235,11 @@ class BatchRecord:
             self.total_tokens,
         )
 
-    def to_openai(self) -> dict[str, Any]:
-        """The Batch object: exactly OpenAI's keys, in its order."""
-        usage = self.usage
-        return {
-            "id": self.id,
-            "object": "batch",
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "errors": (
-                {"object": "list", "data": json.loads(self.errors)}
-                if self.errors is not None
-                else None
-            ),
-            "input_file_id": self.input_file_id,
-            "completion_window": self.completion_window,
-            "status": self.status,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "created_at": self.created_at,
-            "in_progress_at": self.in_progress_at,
-            "expires_at": self.expires_at,
-            "finalizing_at": self.finalizing_at,
-            "completed_at": self.completed_at,
-            "failed_at": self.failed_at,
-            "expired_at": self.expired_at,
-            "cancelling_at": self.cancelling_at,
-            "cancelled_at": self.cancelled_at,
-            "request_counts": {
-                "total": self.total,
-                "completed": self.completed,
-                "failed": self.failed,
-            },
-            "usage": usage.to_openai() if usage is not None else None,
-            "metadata": json.loads(self.metadata) if self.metadata is not None else None,
-        }
-
 
 @dataclass(frozen=True)
 class BatchPage:
     batches: list[BatchRecord]
     has_more: bool
-
-    def to_openai(self) -> dict[str, Any]:
-        data = [b.to_openai() for b in self.batches]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": self.has_more,
-        }
 
 
 @dataclass(frozen=True)

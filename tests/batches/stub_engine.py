@@ -27,7 +27,7 @@ class Reply:
     """What the stub answers one request with."""
 
     status: int = 200
-    body: Any = None  # None: the default answer for the path (with usage)
+    body: Any = None  # None: the default answer for the path (with usage); bytes: sent as is
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering
     drop: bool = False  # close the connection without an answer
@@ -81,6 +81,7 @@ def default_answer(path: str, body: dict[str, Any]) -> dict[str, Any]:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default 5 resets connections opened together
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that hung up (a timeout being tested) is not news

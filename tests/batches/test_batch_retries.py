@@ -94,3 +94,33 @@ def test_an_engine_that_never_answers_in_time(make_client: AppFactory, stub: Stu
     assert error["custom_id"] == "stuck" and error["response"] is None
     assert error["error"]["code"] == "request_timeout"
     assert stub.counts()["stuck"] == 2
+
+
+def test_bodies_pass_through_and_a_non_json_body_becomes_a_string(
+    make_client: AppFactory, stub: StubEngine
+) -> None:
+    pretty = b'{\n  "object": "list",\n  "data": [{"embedding": [1.5], "text": "a\\nb"}],\n'
+    pretty += b'  "usage": {"prompt_tokens": 4, "total_tokens": 4}\n}\n'
+
+    def script(request: Received, seen: int) -> Reply:
+        if request.marker == "proxy":
+            return Reply(403, b"<html>Forbidden</html>")
+        return Reply(body=pretty)
+
+    stub.script = script
+    client = make_client()
+    lines = [request_line(c, url="/v1/embeddings") for c in ("pretty", "proxy")]
+    batch = create(client, upload(client, jsonl(lines)), endpoint="/v1/embeddings")
+    done = wait_for(client, batch["id"])
+    assert done["status"] == "completed", done
+    [output] = file_lines(client, done["output_file_id"])
+    assert output["response"]["body"] == {
+        "object": "list",
+        "data": [{"embedding": [1.5], "text": "a\nb"}],
+        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    }
+    [error] = file_lines(client, done["error_file_id"])
+    assert error["response"]["status_code"] == 403
+    assert error["response"]["body"] == "<html>Forbidden</html>"
+    assert done["usage"]["input_tokens"] == 4 and done["usage"]["output_tokens"] == 0
+    assert done["usage"]["total_tokens"] == 4

@@ -210,6 +210,17 @@ class BatchRows:
             (batch_id, batch_id, limit),
         )
 
+    async def ended_with_lines(self, limit: int = 100) -> list[str]:
+        """Ended batches that still have request rows (a crash hit between the end and their
+        removal)."""
+        rows = await self.db.fetch_all(
+            "SELECT id FROM batches WHERE status IN "
+            "('completed', 'failed', 'expired', 'cancelled') "
+            "AND EXISTS (SELECT 1 FROM batch_requests WHERE batch_id = batches.id) LIMIT ?",
+            (limit,),
+        )
+        return [r[0] for r in rows]
+
     async def claim_lines(
         self, batch_id: str, owner: str, now: int, lease_until: int, now_ms: int, limit: int
     ) -> list[ClaimedLine]:

@@ -138,6 +138,7 @@ class InputCheck:
     """What the pass found: the requests' count and model, or the errors (with line numbers)."""
 
     requests: int
+    stored: int  # request rows written (equals `requests` for a valid input)
     model: str | None
     model_line: int
     errors: list[dict[str, Any]]
@@ -165,6 +166,7 @@ async def check_input(
     pending: list[bytes] = []
     size = 0
     waiting: list[BatchLine] = []
+    stored = [0]
 
     async def hand_over(data: bytes | None) -> None:
         if data is None:
@@ -175,6 +177,7 @@ async def check_input(
         if len(waiting) >= ROWS_PER_INSERT or data is None:
             if splitter.error_count == 0 and validator.report.error_count == 0:
                 await store_lines(waiting)
+                stored[0] += len(waiting)
             waiting.clear()
             await keep_alive()
 
@@ -203,6 +206,7 @@ async def check_input(
     model = report.stats.get("model")
     return InputCheck(
         requests=int(report.stats.get("requests", 0)),
+        stored=stored[0],
         model=model if isinstance(model, str) else None,
         model_line=splitter.first_model_line or 1,
         errors=errors[: options.max_issues],

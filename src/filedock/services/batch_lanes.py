@@ -29,7 +29,7 @@ from filedock.metadata.batches import BatchRows, LineResult
 from filedock.metadata.engine_slots import EngineSlotRows
 from filedock.models import BatchUsage, ClaimedLine
 from filedock.services.batch_observer import Observers
-from filedock.services.batch_output import answered_line, unanswered_line, usage_of
+from filedock.services.batch_output import answered_line, unanswered_line
 from filedock.services.batch_recorder import ResultRecorder
 from filedock.services.engines import Engine, EngineAnswer
 from filedock.settings import Settings
@@ -349,8 +349,8 @@ class EngineLane:
         status = answer.status
         request_id = answer.request_id or "req_" + secrets.token_hex(16)
         if status is not None and 200 <= status < 300:
-            line = answered_line(p.line.custom_id, status, request_id, answer.body)
-            return self._final(p, line, "completed", usage_of(answer.body))
+            line, usage = answered_line(p.line.custom_id, status, request_id, answer.body)
+            return self._final(p, line, "completed", usage)
         if answer.retryable and p.line.attempts <= self.settings.batch_max_retries:
             delay = self._delay(p.line.attempts, answer.retry_after)
             reason = (
@@ -365,7 +365,7 @@ class EngineLane:
             self.observers.request_retried(self.name, reason, delay)
             return self._back(p, delay)
         if status is not None:
-            line = answered_line(p.line.custom_id, status, request_id, answer.body)
+            line, _ = answered_line(p.line.custom_id, status, request_id, answer.body)
             return self._final(p, line, "failed")
         code = "request_timeout" if "Timeout" in (answer.error or "") else "engine_unreachable"
         message = f"The engine gave no answer after {p.line.attempts} attempts: {answer.error}"

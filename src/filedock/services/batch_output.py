@@ -58,12 +58,7 @@ class _Answer(msgspec.Struct):
 _answer = msgspec.json.Decoder(_Answer)
 
 
-def usage_of(body: bytes) -> BatchUsage | None:
-    """The token counts of an engine's JSON answer, or None when it has none."""
-    try:
-        usage = _answer.decode(body).usage
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+def _usage(usage: _Usage | None) -> BatchUsage | None:
     if usage is None:
         return None
     prompt = usage.input_tokens if usage.input_tokens is not None else usage.prompt_tokens or 0
@@ -81,25 +76,36 @@ def usage_of(body: bytes) -> BatchUsage | None:
     )
 
 
-def _json_body(body: bytes) -> bytes:
-    """The engine's body as JSON text on one line: passed through unchanged when it is JSON
-    (newlines outside strings are whitespace), else as a JSON string."""
+def _read_body(body: bytes) -> tuple[bytes, BatchUsage | None]:
+    """The engine's body as JSON text on one line, and its token counts, in one parse.
+
+    A JSON body is passed through unchanged (newlines outside strings are whitespace and are
+    dropped; inside strings JSON has none); anything else becomes a JSON string.
+    """
     try:
-        msgspec.json.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return json.dumps(body.decode("utf-8", "replace")).encode()
-    return body.replace(b"\r", b"").replace(b"\n", b"") if b"\n" in body or b"\r" in body else body
+        usage = _usage(_answer.decode(body).usage)
+    except msgspec.ValidationError:
+        usage = None  # JSON, but not an object with a usage we understand
+    except msgspec.DecodeError:
+        return json.dumps(body.decode("utf-8", "replace")).encode(), None
+    if b"\n" in body or b"\r" in body:
+        body = body.replace(b"\r", b"").replace(b"\n", b"")
+    return body, usage
 
 
-def answered_line(custom_id: str, status: int, request_id: str, body: bytes) -> str:
-    """An output (2xx) or error (non-2xx) line carrying the engine's answer."""
+def answered_line(
+    custom_id: str, status: int, request_id: str, body: bytes
+) -> tuple[str, BatchUsage | None]:
+    """An output (2xx) or error (non-2xx) line carrying the engine's answer, and its usage."""
+    text, usage = _read_body(body)
     head = json.dumps(
         {"id": new_batch_request_id(), "custom_id": custom_id}, separators=(",", ":")
     )[:-1]
-    return (
+    line = (
         f'{head},"response":{{"status_code":{status},"request_id":{json.dumps(request_id)},'
-        f'"body":{_json_body(body).decode("utf-8", "replace")}}},"error":null}}'
+        f'"body":{text.decode("utf-8", "replace")}}},"error":null}}'
     )
+    return line, usage
 
 
 def unanswered_line(custom_id: str, code: str, message: str) -> str:

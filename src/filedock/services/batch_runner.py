@@ -91,6 +91,7 @@ class BatchRunner:
             for engine in router.engines
         }
         self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._unrouted: set[str] = set()  # batches whose engine is gone (warned once)
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -99,12 +100,30 @@ class BatchRunner:
         """Receive the runner's per-engine events (see services/batch_observer.py)."""
         self.observers.add(observer)
 
+    def lanes_state(self) -> list[dict[str, object]]:
+        """Each engine lane now: limit, adaptive window, in flight, queued, slots held here."""
+        return [
+            {
+                "engine": name,
+                "limit": lane.limit,
+                "window": round(lane.aimd.window, 2),
+                "in_flight": len(lane.in_flight),
+                "queued": len(lane.queue),
+                "slots": len(lane.held),
+                "batches": sorted(lane.batches),
+            }
+            for name, lane in self.lanes.items()
+        ]
+
     def kick(self) -> None:
         """Something changed (a batch was created or cancelled, time moved): look now."""
         self._wake.set()
 
     # life ----------------------------------------------------------------------------------
     async def start(self) -> None:
+        for batch_id in await self.rows.ended_with_lines():
+            while await self.rows.delete_lines(batch_id):
+                pass
         self.recorder.start()
         for lane in self.lanes.values():
             lane.start()
@@ -128,7 +147,11 @@ class BatchRunner:
         running: dict[str, dict[str, RunningBatch]] = {name: {} for name in self.lanes}
         for batch in await self.rows.active():
             if batch.status == "validating":
-                self._job(batch, self._validate)
+                assert batch.expires_at is not None
+                if now >= batch.expires_at:
+                    await self._ending(batch, "expired", batch.expires_at, now)
+                else:
+                    self._job(batch, self._validate)
             elif batch.status == "in_progress":
                 assert batch.expires_at is not None
                 if now >= batch.expires_at:
@@ -141,7 +164,8 @@ class BatchRunner:
                     running[batch.engine][batch.id] = RunningBatch(
                         batch.id, batch.endpoint, batch.input_blob_key
                     )
-                else:
+                elif batch.id not in self._unrouted:
+                    self._unrouted.add(batch.id)
                     log.warning("batch %s: engine %r is not configured", batch.id, batch.engine)
             elif batch.status == "finalizing":
                 self._job(batch, self._completed)
@@ -228,6 +252,16 @@ class BatchRunner:
         )
         errors = check.errors
         engine = None
+        if not errors and check.stored != check.requests:
+            # The validator and the splitter disagree on a line: refuse rather than skip it.
+            errors = [
+                {
+                    "code": "invalid_file",
+                    "message": f"{check.requests} requests found, {check.stored} readable.",
+                    "param": None,
+                    "line": None,
+                }
+            ]
         if not errors:
             engine = await self.router.engine_for(check.model)
             if engine is None:

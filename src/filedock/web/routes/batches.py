@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -11,7 +9,8 @@ from starlette.routing import Route
 from filedock.errors import InvalidRequest
 from filedock.services.batches import LIST_LIMIT_DEFAULT, BatchService
 from filedock.services.keys import Principal
-from filedock.web.json_body import read_json
+from filedock.web.batch_schemas import batch_list, batch_object
+from filedock.web.json_body import MAX_JSON_BYTES, decode_json, read_body
 from filedock.web.responses import JSONResponse
 
 
@@ -26,9 +25,9 @@ def _project(request: Request) -> str:
 
 
 async def create_batch(request: Request) -> Response:
-    body = await read_json(request, dict[str, Any])
+    body = decode_json(await read_body(request, MAX_JSON_BYTES))
     record = await _service(request).create_batch(_project(request), body)
-    return JSONResponse(record.to_openai())
+    return JSONResponse(batch_object(record))
 
 
 async def list_batches(request: Request) -> Response:
@@ -43,21 +42,21 @@ async def list_batches(request: Request) -> Response:
     page = await _service(request).list_batches(
         _project(request), after=params.get("after") or None, limit=limit
     )
-    return JSONResponse(page.to_openai())
+    return JSONResponse(batch_list(page))
 
 
 async def retrieve_batch(request: Request) -> Response:
     record = await _service(request).retrieve_batch(
         _project(request), request.path_params["batch_id"]
     )
-    return JSONResponse(record.to_openai())
+    return JSONResponse(batch_object(record))
 
 
 async def cancel_batch(request: Request) -> Response:
     record = await _service(request).cancel_batch(
         _project(request), request.path_params["batch_id"]
     )
-    return JSONResponse(record.to_openai())
+    return JSONResponse(batch_object(record))
 
 
 routes = [
