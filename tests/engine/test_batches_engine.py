@@ -19,7 +19,8 @@ from openai.types import Batch
 from tests.helpers import TEST_KEY, ServerProcess, make_server
 from tests.services import LlmEngine
 
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.engine]
+# The first test to ask for the engine may build its wheel (5-11 minutes on 2 cores).
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.engine, pytest.mark.timeout(1800)]
 
 # Fields of a chat completion that differ between two identical requests by nature.
 PER_RESPONSE = ("id", "created")

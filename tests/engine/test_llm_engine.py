@@ -8,7 +8,8 @@ import pytest
 
 from tests.services import LlmEngine
 
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.engine]
+# The first test to ask for the engine may build its wheel (5-11 minutes on 2 cores).
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.engine, pytest.mark.timeout(1800)]
 
 
 def test_engine_answers_chat_and_embeddings(llm_engine: LlmEngine) -> None:
