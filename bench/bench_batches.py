@@ -207,6 +207,40 @@ async def direct_client(
             await client.aclose()
 
 
+async def raw_client(base: str, bodies: list[dict[str, Any]], concurrency: int) -> float:
+    """What the machine allows: one keep-alive HTTP/1.1 connection per worker on asyncio
+    streams, Content-Length bodies only (enough for the stub); seconds for all."""
+    url = httpx.URL(base)
+    path = url.path.rstrip("/") + "/chat/completions"
+    queue = iter(bodies)
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        try:
+            for body in queue:
+                data = json.dumps(body).encode()
+                writer.write(
+                    f"POST {path} HTTP/1.1\r\nhost: {url.host}\r\n"
+                    f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n".encode()
+                    + data
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(head.decode(errors="replace"))
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
 def phase_throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     bodies = [chat_body(i) for i in range(args.lines)]
     path = work / "throughput.jsonl"
@@ -215,6 +249,7 @@ def phase_throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     with stub_engine(args.latency_ms) as engine:
         direct_s = asyncio.run(direct_client(engine, bodies, args.concurrency))
         pooled_s = asyncio.run(direct_client(engine, bodies, args.concurrency, pools=8))
+        raw_s = asyncio.run(raw_client(engine, bodies, args.concurrency))
         stub_reset(engine)
         server = start_server(work, "throughput", engine, args.concurrency)
         try:
@@ -223,7 +258,7 @@ def phase_throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             server.stop()
         stats = stub_stats(engine)
     batch_rate, direct_rate = args.lines / batch_s, args.lines / direct_s
-    pooled_rate = args.lines / pooled_s
+    pooled_rate, raw_rate = args.lines / pooled_s, args.lines / raw_s
     return {
         "lines": args.lines,
         "concurrency": args.concurrency,
@@ -231,11 +266,13 @@ def phase_throughput(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "bound_lines_per_s": bound,
         "direct_lines_per_s": round(direct_rate, 1),
         "direct_8_pools_lines_per_s": round(pooled_rate, 1),
+        "raw_asyncio_lines_per_s": round(raw_rate, 1),
         "batch_lines_per_s": round(batch_rate, 1),
         "batch_seconds": round(batch_s, 2),
         "ratio_batch_to_bound": round(batch_rate / bound, 3),
         "ratio_batch_to_direct": round(batch_rate / direct_rate, 3),
         "ratio_batch_to_direct_8_pools": round(batch_rate / pooled_rate, 3),
+        "ratio_raw_asyncio_to_bound": round(raw_rate / bound, 3),
         "ratio_direct_to_bound": round(direct_rate / bound, 3),
         "server_cpu_ms_per_line": round(1000 * batch["_cpu_seconds"] / args.lines, 3),
         "stub_requests": stats["requests"],
@@ -405,7 +442,9 @@ def main() -> None:
             f"{t['direct_lines_per_s']}, bound {t['bound_lines_per_s']:.0f}: "
             f"batch/bound {t['ratio_batch_to_bound']}x (>= 0.9), "
             f"batch/direct {t['ratio_batch_to_direct']}x (>= 0.9), batch/direct in 8 pools "
-            f"({t['direct_8_pools_lines_per_s']} lines/s) {t['ratio_batch_to_direct_8_pools']}x"
+            f"({t['direct_8_pools_lines_per_s']} lines/s) {t['ratio_batch_to_direct_8_pools']}x; "
+            f"raw asyncio client {t['raw_asyncio_lines_per_s']} lines/s "
+            f"({t['ratio_raw_asyncio_to_bound']}x the bound)"
         )
     r = results.get("rss")
     if r:
