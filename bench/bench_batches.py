@@ -219,11 +219,11 @@ async def raw_client(base: str, bodies: list[dict[str, Any]], concurrency: int) 
         try:
             for body in queue:
                 data = json.dumps(body).encode()
-                writer.write(
+                head_out = (
                     f"POST {path} HTTP/1.1\r\nhost: {url.host}\r\n"
-                    f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n".encode()
-                    + data
+                    f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
                 )
+                writer.write(head_out.encode() + data)
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head.startswith(b"HTTP/1.1 200"):
                     raise RuntimeError(head.decode(errors="replace"))
