@@ -1,12 +1,9 @@
 """One engine's lane: engine slots (the cross-server limit), AIMD, dispatch, retries, results.
 
 A lane sends a request only while it holds one of the engine's slots (leased rows in
-`engine_slots`, so the limit holds across servers). Within its slots it adapts to the engine:
-the window grows by one per answer below its threshold (slow start) and by 1/window above it,
-and is cut in half on 429/503 and by a fifth when latency grows past LATENCY_GROWTH times its
-baseline and by more than LATENCY_GROWTH_MIN (at most once per round trip). A request holds its
-slot until its result is durably recorded, so the requests that may be re-sent after a crash
-never exceed the slots held.
+`engine_slots`, so the limit holds across servers); within its slots it holds as many as its
+AIMD window (services/batch_aimd.py) allows. A request holds its slot until its result is
+durably recorded, so the requests that may be re-sent after a crash never exceed the slots held.
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ from filedock.errors import BlobNotFound, StorageError
 from filedock.metadata.batches import BatchRows, LineResult
 from filedock.metadata.engine_slots import EngineSlotRows
 from filedock.models import BatchUsage, ClaimedLine
+from filedock.services.batch_aimd import Aimd
 from filedock.services.batch_observer import Observers
 from filedock.services.batch_output import answered_line, unanswered_line
 from filedock.services.batch_recorder import ResultRecorder
@@ -36,9 +34,6 @@ from filedock.settings import Settings
 
 log = logging.getLogger("filedock.batch_runner")
 
-INITIAL_WINDOW = 4
-LATENCY_GROWTH = 3.0
-LATENCY_GROWTH_MIN = 0.05  # seconds: a growth smaller than this is noise, not a queue
 MAX_RETRY_DELAY = 300.0
 SPAN_BYTES = 4 * 1024 * 1024  # requests next to each other are read with one ranged read
 
@@ -72,43 +67,6 @@ def request_body(line: bytes) -> bytes | None:
         return bytes(_line_decoder.decode(line).body)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-
-
-class Aimd:
-    """Additive increase, multiplicative decrease of the requests a lane keeps in flight."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.window = float(min(limit, INITIAL_WINDOW))
-        self.threshold = float(limit)
-        self.base: float | None = None
-        self.smoothed: float | None = None
-        self._cut_at = -1e9
-
-    def target(self) -> int:
-        return max(1, min(self.limit, int(self.window)))
-
-    def on_answer(self, status: int | None, latency: float, now: float) -> None:
-        if status in (429, 503):
-            self._cut(now, 0.5)
-            return
-        if status is None or status >= 500:
-            return
-        self.base = latency if self.base is None else min(latency, self.base * 1.002)
-        self.smoothed = latency if self.smoothed is None else 0.9 * self.smoothed + 0.1 * latency
-        grown = self.smoothed - self.base > LATENCY_GROWTH_MIN
-        if grown and self.smoothed > LATENCY_GROWTH * self.base and self.window > 1:
-            self._cut(now, 0.8)
-            return
-        self.window += 1.0 if self.window < self.threshold else 1.0 / self.window
-        self.window = min(self.window, float(self.limit))
-
-    def _cut(self, now: float, factor: float) -> None:
-        if now - self._cut_at < max(self.smoothed or 0.0, 0.05):
-            return  # one cut per round trip: the answers of one window report one event
-        self._cut_at = now
-        self.window = max(1.0, self.window * factor)
-        self.threshold = self.window
 
 
 class EngineLane:
@@ -149,6 +107,7 @@ class EngineLane:
         self._acquire_after = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._logged = 0.0
 
     # control -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -193,6 +152,18 @@ class EngineLane:
             self.observers.concurrency(
                 self.name, len(self.in_flight), self.aimd.window, len(self.held)
             )
+            if log.isEnabledFor(logging.DEBUG) and time.monotonic() - self._logged > 2:
+                self._logged = time.monotonic()
+                log.debug(
+                    "engine %s: window %.1f, in flight %d, slots %d, queued %d, latency %.3f/%.3f",
+                    self.name,
+                    self.aimd.window,
+                    len(self.in_flight),
+                    len(self.held),
+                    len(self.queue),
+                    self.aimd.smoothed or 0.0,
+                    self.aimd.base or 0.0,
+                )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self.wake.wait()

@@ -153,20 +153,7 @@ class BatchRunner:
                 else:
                     self._job(batch, self._validate)
             elif batch.status == "in_progress":
-                assert batch.expires_at is not None
-                if now >= batch.expires_at:
-                    await self._ending(batch, "expired", batch.expires_at, now)
-                    continue
-                await self.rows.recover_lines(batch.id, now)
-                if await self.rows.finish_running(batch.id, now):
-                    self._job(batch, self._completed)
-                elif batch.engine in self.lanes and batch.input_blob_key is not None:
-                    running[batch.engine][batch.id] = RunningBatch(
-                        batch.id, batch.endpoint, batch.input_blob_key
-                    )
-                elif batch.id not in self._unrouted:
-                    self._unrouted.add(batch.id)
-                    log.warning("batch %s: engine %r is not configured", batch.id, batch.engine)
+                await self._running(batch, now, running)
             elif batch.status == "finalizing":
                 self._job(batch, self._completed)
             elif batch.status == "cancelling":
@@ -174,6 +161,25 @@ class BatchRunner:
                 await self._ending(batch, "cancelled", batch.cancelling_at, now)
         for name, lane in self.lanes.items():
             lane.set_batches(running[name])
+
+    async def _running(
+        self, batch: BatchRecord, now: int, running: dict[str, dict[str, RunningBatch]]
+    ) -> None:
+        if await self.rows.finish_running(batch.id, now):
+            self._job(batch, self._completed)  # every request answered (even at the deadline)
+            return
+        assert batch.expires_at is not None
+        if now >= batch.expires_at:
+            await self._ending(batch, "expired", batch.expires_at, now)
+            return
+        await self.rows.recover_lines(batch.id, now)  # requests of a server that died
+        if batch.engine in self.lanes and batch.input_blob_key is not None:
+            running[batch.engine][batch.id] = RunningBatch(
+                batch.id, batch.endpoint, batch.input_blob_key
+            )
+        elif batch.id not in self._unrouted:
+            self._unrouted.add(batch.id)
+            log.warning("batch %s: engine %r is not configured", batch.id, batch.engine)
 
     async def _ending(self, batch: BatchRecord, status: str, since: int, now: int) -> None:
         """A cancelled or expired batch: finish (or after the grace abort) what is in flight,
