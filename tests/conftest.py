@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from filedock.clock import FakeClock
 from filedock.settings import Settings
 from filedock.web import create_app
+from tests import services
 from tests.helpers import TEST_KEY, ServerProcess, make_server
 from tests.services import (
     LlmEngine,
@@ -34,6 +35,11 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "filedock.sqlite3"
     migrate.upgrade(f"sqlite:///{path}")
     return path
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Lets tests/services.announce write its one line per install past output capture.
+    services.PYTEST_CONFIG = config
 
 
 @pytest.fixture
@@ -91,7 +97,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def swift_server() -> Iterator[SwiftServer]:
-    """OpenStack Swift + s3api on 127.0.0.1:8080 (see tests/services.py)."""
+    """OpenStack Swift + s3api on free loopback ports (see tests/services.py)."""
     server = start_swift()
     try:
         yield server

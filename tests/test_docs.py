@@ -4,6 +4,7 @@ names every setting. Regenerate the table with `python -m tests.test_docs`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,41 @@ def test_every_setting_is_in_serve_help() -> None:
         assert row["help"].split(" (")[0].rstrip(".") in " ".join(result.output.split()), row[
             "name"
         ]
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)#\s]+\.md)(#[^)\s]*)?\)")
+NAMED_MD = re.compile(r"`([A-Za-z0-9_./-]+\.md)`")
+
+
+def _anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    out = set()
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            out.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return out
+
+
+def test_links_and_named_docs_exist() -> None:
+    for doc in DOCS:
+        text = doc.read_text()
+        for target, anchor in LINK.findall(text):
+            path = (doc.parent / target).resolve()
+            assert path.exists(), f"{doc.name} links to {target}, which is not in the repo"
+            if anchor:
+                assert anchor[1:] in _anchors(path), f"{doc.name}: no {anchor} in {target}"
+        for named in NAMED_MD.findall(text):
+            found = (doc.parent / named).exists() or (ROOT / named).exists()
+            assert found or list(ROOT.rglob(Path(named).name)), f"{doc.name} names {named}"
+
+
+def test_api_md_says_what_openai_project_does() -> None:
+    text = " ".join((ROOT / "docs" / "api.md").read_text().split())
+    ignored = text.split("are ignored")[0].rsplit("Headers", 1)[-1]
+    assert "OpenAI-Project" not in ignored
+    assert "mismatched_project" in text
 
 
 if __name__ == "__main__":

@@ -11,18 +11,23 @@ from filedock.blobs.base import BlobStore
 from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
+from filedock.metadata.bootstrap import BootstrapKeyRows
 from filedock.metadata.factory import store_for_url
+from filedock.metadata.ledger import BlobLedger
+from filedock.metadata.ratelimits import RateLimitRows
 from filedock.metadata.webhook_events import WebhookEventRows
 from filedock.metrics import Metrics
 from filedock.services.batch_runner import BatchRunner
 from filedock.services.batches import BatchService
 from filedock.services.engines import EngineRouter, load_engines
 from filedock.services.files import FileService
+from filedock.services.fsck import Fsck
 from filedock.services.keys import ApiKeys
+from filedock.services.leases import BlobLeases
 from filedock.services.processing import Processor
 from filedock.services.projects import ProjectService
 from filedock.services.quotas import QuotaService
-from filedock.services.ratelimit import RateLimiter
+from filedock.services.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from filedock.services.sweeper import Sweeper
 from filedock.services.uploads import UploadService
 from filedock.services.webhooks import WebhookSender
@@ -56,7 +61,12 @@ class AdminComponents:
             settings=settings,
             clock=clock,
             metadata=metadata,
-            keys=ApiKeys(metadata, clock, settings.api_key),
+            keys=ApiKeys(
+                metadata,
+                clock,
+                settings.api_key,
+                insert_bootstrap=BootstrapKeyRows(metadata.db).insert_if_absent,
+            ),
             projects=ProjectService(settings, metadata, clock),
         )
 
@@ -76,6 +86,8 @@ class Components:
     metrics: Metrics
     blobs: BlobStore
     metadata: MetadataStore
+    ledger: BlobLedger
+    leases: BlobLeases
     keys: ApiKeys
     projects: ProjectService
     quotas: QuotaService
@@ -83,7 +95,7 @@ class Components:
     files: FileService
     uploads: UploadService
     sweeper: Sweeper
-    limiter: RateLimiter
+    limiter: Limiter
     batches: BatchService
     batch_runner: BatchRunner
     webhooks: WebhookSender
@@ -97,8 +109,17 @@ class Components:
         blobs = blob_store_for_settings(settings)
         quotas = QuotaService(settings, metadata, clock)
         processor = Processor(settings, blobs, metadata, clock=clock, metrics=metrics.processing)
+        # The blob ledger's rows share the store's pool; leases are this process's side of it.
+        ledger = BlobLedger(metadata.db)
+        leases = BlobLeases(ledger, clock, settings.blob_lease_seconds)
         files = FileService(
-            settings, blobs, metadata, processor=processor, quotas=quotas, clock=clock
+            settings,
+            blobs,
+            metadata,
+            processor=processor,
+            quotas=quotas,
+            clock=clock,
+            leases=leases,
         )
         # The Batch API's rows live on the metadata store's Database (one pool).
         webhooks = WebhookSender(settings, WebhookEventRows(metadata.db), clock)
@@ -118,6 +139,8 @@ class Components:
             metrics=metrics,
             blobs=blobs,
             metadata=metadata,
+            ledger=ledger,
+            leases=leases,
             keys=admin.keys,
             projects=admin.projects,
             quotas=quotas,
@@ -126,19 +149,31 @@ class Components:
             uploads=UploadService(
                 settings, blobs, metadata, files=files, quotas=quotas, clock=clock
             ),
-            sweeper=Sweeper(settings, blobs, metadata, clock),
-            limiter=RateLimiter(),
+            sweeper=Sweeper(settings, blobs, metadata, ledger, clock),
+            # One server on SQLite: buckets in memory; on PostgreSQL every server shares rows.
+            limiter=(
+                SharedRateLimiter(RateLimitRows(metadata.db), clock)
+                if metadata.db.dialect == "postgresql"
+                else RateLimiter()
+            ),
             batches=BatchService(settings, runner.rows, files, clock, kick=runner.kick),
             batch_runner=runner,
             webhooks=webhooks,
         )
 
+    def fsck(self) -> Fsck:
+        """A full audit of the blob store against the database (`filedock fsck`)."""
+        return Fsck(
+            self.blobs, self.ledger, self.sweeper, self.clock, self.settings.orphan_grace_seconds
+        )
+
     async def open(self) -> None:
-        await self.metadata.open()
+        await self.metadata.open()  # applies migrations
         await self.blobs.open()
+        self.leases.start()
 
     async def start_background(self) -> None:
-        """Recover from a crash (temporaries, orphans) and start the periodic sweeper."""
+        """Sweep once (a crash's leftovers whose leases lapsed) and start the periodic sweeper."""
         await self.sweeper.sweep()
         self._tasks.append(asyncio.create_task(self._sweep_forever()))
         # Files left in status uploaded by a stopped server are claimed by this loop too.
@@ -165,5 +200,6 @@ class Components:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.leases.close()
         await self.blobs.close()
         await self.metadata.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
+import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,7 +19,53 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Attributes every LogRecord has; anything else was passed with `extra=` and is logged as a field.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+# uvicorn's `color_message` repeats the message with ANSI escapes: JSON logs leave it out.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "request_id",
+    "color_message",
+}
+# Query parameters whose value must never reach a log: by name (api_key, access_token,
+# X-Amz-Signature, password, ...) or by value (anything shaped like an API key).
+_SECRET_NAME = re.compile(r"key|token|secret|passw|auth|sig|credential|session", re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"sk-")
+REDACTED = "***"
+
+
+def redact_query(query: str) -> str:
+    """The query string with the value of every secret-looking parameter replaced by ***."""
+    if not query:
+        return query
+    pairs = []
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        plain_name = urllib.parse.unquote_plus(name)
+        plain_value = urllib.parse.unquote_plus(value)
+        if not eq:
+            if _SECRET_VALUE.match(plain_name.strip()):
+                pair = REDACTED  # a bare `?sk-...`
+        elif _SECRET_NAME.search(plain_name) or _SECRET_VALUE.match(plain_value.strip()):
+            pair = f"{name}={REDACTED}"
+        pairs.append(pair)
+    return "&".join(pairs)
+
+
+def redact_target(target: str) -> str:
+    """A request target (path?query) with secrets in its query redacted."""
+    path, question, query = target.partition("?")
+    return path + question + redact_query(query) if question else target
+
+
+class RedactQueryFilter(logging.Filter):
+    """Redact query strings in uvicorn's access log lines (its args hold the full target)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(a, str) and "?" in a for a in record.args
+        ):
+            record.args = tuple(redact_target(a) if isinstance(a, str) else a for a in record.args)
+        return True
 
 
 class RequestIdFilter(logging.Filter):
@@ -67,3 +115,7 @@ def configure_logging(settings: Settings) -> None:
     handler._filedock = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
+    # uvicorn's own access log (on with --log-level debug) prints the raw request target.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQueryFilter) for f in uvicorn_access.filters):
+        uvicorn_access.addFilter(RedactQueryFilter())

@@ -1,6 +1,6 @@
 """Prometheus metrics of one process: a CollectorRegistry per Components (no module singleton).
 
-HTTP metrics are recorded by web/middleware/observability.py; the Processor reports through
+HTTP metrics are recorded by web/middleware/request.py; the Processor reports through
 `Metrics.processing` and the batch runner through `Metrics.batches` (its observer; see
 docs/metrics.md); stored bytes/files are read from metadata on scrape.
 """

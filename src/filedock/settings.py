@@ -107,13 +107,17 @@ class Settings:
         "Refuse content downloads of purposes assistants and user_data, as api.openai.com does.",
     )
     sweep_interval_seconds: float = _setting(
-        30.0, "How often the background sweeper removes expired files and orphan bytes."
+        30.0, "How often the background sweeper removes expired files and lapsed blobs."
+    )
+    blob_lease_seconds: float = _setting(
+        60.0,
+        "Lease of a blob being written, validated or composed (renewed every third of it while "
+        "the work is alive); the sweeper removes a blob whose lease lapsed and no row refers to.",
     )
     orphan_grace_seconds: float = _setting(
         600.0,
-        "Age before stored bytes without a metadata row count as orphans and are removed "
-        "(on S3 also the age after which an unfinished multipart upload counts as abandoned: "
-        "keep it above the longest upload).",
+        "Safety margin for foreign files only: `filedock fsck --repair` removes stored bytes "
+        "that no row and no blob-ledger intent accounts for once they are older than this.",
     )
     tombstone_retention_seconds: float = _setting(
         86400.0,
@@ -199,7 +203,8 @@ class Settings:
     )
     requests_per_minute: int = _setting(
         60000,
-        "Default requests per minute per API key (token bucket, per process); 0 = unlimited.",
+        "Default requests per minute per API key (token bucket; one budget across all servers "
+        "on PostgreSQL); 0 = unlimited.",
     )
     uploads_per_minute: int = _setting(
         1000,
@@ -211,7 +216,8 @@ class Settings:
     )
     audit_log_path: str = _setting(
         "",
-        "File for the JSON audit trail (logger filedock.audit); empty: standard error.",
+        "File for the JSON audit trail (logger filedock.audit); empty: the server writes it to "
+        "standard error and CLI commands to <data_dir>/audit.log.",
     )
 
     # Batch API: engines, the runner, webhooks (see docs/batches.md)

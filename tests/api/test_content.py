@@ -1,11 +1,16 @@
-"""GET /v1/files/{id}/content in process: Range, ETag, Content-Type, Content-Disposition, HEAD."""
+"""GET /v1/files/{id}/content in process: Range, ETag, If-None-Match, If-Range, Content-Type,
+Content-Disposition, HEAD, streaming."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 import urllib.parse
+from collections.abc import AsyncIterator
+from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from starlette.testclient import TestClient
 
@@ -13,6 +18,7 @@ from filedock.errors import FileNotFound
 from filedock.models import DEFAULT_PROJECT_ID
 from filedock.services.files import FileService
 from filedock.settings import Settings
+from filedock.web.responses import BlobResponse
 
 DATA = bytes(range(256)) * 4  # 1024 bytes, every byte value
 
@@ -206,3 +212,130 @@ def test_head_does_not_read_the_bytes(client: TestClient, file_id: str, settings
     assert response.status_code == 206
     assert response.headers["content-length"] == "10"
     assert response.headers["content-range"] == f"bytes 0-9/{len(DATA)}"
+
+
+# --- conditional requests: ETag, If-None-Match, If-Range ------------------------------------
+ETAG = f'"{hashlib.sha256(DATA).hexdigest()}"'
+
+
+@pytest.mark.parametrize(
+    "header",
+    [ETAG, f"W/{ETAG}", f'"other", {ETAG}', "*"],
+    ids=["exact", "weak", "in-list", "star"],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_if_none_match_gives_304(
+    client: TestClient, file_id: str, header: str, method: str
+) -> None:
+    response = client.request(
+        method, f"/v1/files/{file_id}/content", headers={"If-None-Match": header}
+    )
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response.headers["etag"] == ETAG
+    assert "content-length" not in response.headers and "content-range" not in response.headers
+
+
+def test_if_none_match_wins_over_range(client: TestClient, file_id: str) -> None:
+    response = client.get(
+        f"/v1/files/{file_id}/content", headers={"If-None-Match": ETAG, "Range": "bytes=0-9"}
+    )
+    assert response.status_code == 304
+
+
+def test_if_none_match_other_tag_sends_the_file(client: TestClient, file_id: str) -> None:
+    response = client.get(f"/v1/files/{file_id}/content", headers={"If-None-Match": '"other"'})
+    assert response.status_code == 200 and response.content == DATA
+
+
+def test_if_range_matching_serves_the_range(client: TestClient, file_id: str) -> None:
+    response = client.get(
+        f"/v1/files/{file_id}/content", headers={"Range": "bytes=10-19", "If-Range": ETAG}
+    )
+    assert response.status_code == 206
+    assert response.content == DATA[10:20]
+    assert response.headers["content-range"] == f"bytes 10-19/{len(DATA)}"
+
+
+@pytest.mark.parametrize(
+    "if_range",
+    ['"other"', f"W/{ETAG}", "Wed, 21 Oct 2015 07:28:00 GMT"],
+    ids=["other-tag", "weak-tag", "date"],
+)
+@pytest.mark.parametrize("range_header", ["bytes=10-19", "bytes=5000-"], ids=["ok", "past-end"])
+def test_if_range_not_matching_sends_the_whole_file(
+    client: TestClient, file_id: str, if_range: str, range_header: str
+) -> None:
+    # The client's partial copy is of other bytes: a range of these would corrupt it.
+    response = client.get(
+        f"/v1/files/{file_id}/content", headers={"Range": range_header, "If-Range": if_range}
+    )
+    assert response.status_code == 200
+    assert response.content == DATA
+    assert "content-range" not in response.headers
+    assert response.headers["content-length"] == str(len(DATA))
+
+
+def test_big_file_streams_whole_and_in_ranges(client: TestClient) -> None:
+    # Several read chunks (1 MiB each) with ranges across chunk boundaries.
+    big = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32 + 7)
+    file_id = upload(client, "big.bin", big)
+    whole = client.get(f"/v1/files/{file_id}/content")
+    assert whole.status_code == 200 and whole.content == big
+    for start, end in [(0, 1024 * 1024 + 1), (1024 * 1024 - 5, 2 * 1024 * 1024 + 5)]:
+        span = {"Range": f"bytes={start}-{end - 1}"}
+        part = client.get(f"/v1/files/{file_id}/content", headers=span)
+        assert part.status_code == 206 and part.content == big[start:end]
+    tail = client.get(f"/v1/files/{file_id}/content", headers={"Range": "bytes=-100"})
+    assert tail.content == big[-100:]
+
+
+@pytest.mark.anyio
+async def test_a_disconnected_client_stops_the_reading() -> None:
+    # Before ASGI 2.4 a server swallows what is sent to a gone client: the response itself
+    # must notice the disconnect and stop pulling chunks from the store.
+    chunk = b"x" * 65536
+    size = 1024 * len(chunk)
+    pulled = 0
+    released = anyio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        try:
+            for _ in range(size // len(chunk)):
+                pulled += 1
+                yield chunk
+                await anyio.lowlevel.checkpoint()
+        finally:
+            released.set()
+
+    async def open_range(start: int, end: int) -> AsyncIterator[bytes]:
+        return chunks()
+
+    response = BlobResponse(size=size, filename="a.bin", digest="abc", open_range=open_range)
+    sent: list[dict[str, object]] = []
+    disconnect = anyio.Event()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if len(sent) == 3:  # start and two body chunks, then the client goes away
+            disconnect.set()
+
+    messages = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> Any:
+        if messages:
+            return messages.pop()
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "GET", "headers": [], "asgi": {"spec_version": "2.3"}}
+    await response(scope, receive, send)
+    assert released.is_set()
+    assert pulled < 10  # far from the 1,024 chunks of the whole body
+    assert sent[0]["status"] == 200
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

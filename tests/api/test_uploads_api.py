@@ -465,16 +465,17 @@ def test_cancel(client: TestClient, settings: Settings) -> None:
 
 
 def test_expiry_and_sweep(settings: Settings, clock: FakeClock) -> None:
-    with make_client(settings.replace(upload_expiry_seconds=60), clock) as client:
+    settings = settings.replace(upload_expiry_seconds=60, blob_lease_seconds=10)
+    with make_client(settings, clock) as client:
         upload = create(client, 20)
         assert upload["expires_at"] == upload["created_at"] + 60
         a = part_id(client, upload["id"], b"a" * 10)
-        # Orphan sweep with no grace, once the part's file is in the past: a pending Upload's
-        # parts are not orphans.
-        clock.advance(5)
+        # Past the part's lease: a pending Upload's parts are rows, the ledger has nothing to
+        # sweep.
+        clock.advance(settings.blob_lease_seconds + 5)
         sweeper = components(client).sweeper
-        report = client.portal.call(lambda: sweeper.sweep(orphan_grace=0))  # type: ignore[union-attr]
-        assert report.orphans == 0 and len(blob_files(settings.data_dir)) == 1
+        report = client.portal.call(sweeper.sweep)  # type: ignore[union-attr]
+        assert report.lapsed == 0 and len(blob_files(settings.data_dir)) == 1
         clock.advance(upload["expires_at"] - 1 - clock.now())
         assert part_id(client, upload["id"], b"b" * 5)  # the last second before expiry
         clock.advance(1)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import TEST_KEY, ServerProcess
+from tests.services import announce
 
 NODE_SDK_VERSION = "7.57.0"
 SCRIPT = Path(__file__).with_name("node") / "files_roundtrip.cjs"
@@ -27,6 +28,11 @@ def node_sdk_dir() -> Path:
         pytest.skip("node/npm not installed")
     target = CACHE / f"node-openai-{NODE_SDK_VERSION}"
     if not (target / "node_modules" / "openai" / "package.json").exists():
+        announce(
+            f"the official Node SDK (npm openai@{NODE_SDK_VERSION})",
+            str(target),
+            "the Node SDK test talks to a live server with it",
+        )
         target.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [

@@ -181,10 +181,11 @@ def test_part_of_exactly_64_mib(live_server: ServerProcess) -> None:
 
 @pytest.fixture
 def crash_server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A server whose startup sweep treats every unreferenced blob as an orphan at once."""
+    """A server whose blob leases lapse within a second of a crash and whose sweeper runs often,
+    so what a killed process was writing goes soon after the restart (by its lapsed lease)."""
     server = make_server(
         tmp_path / "data",
-        env={"FILEDOCK_ORPHAN_GRACE_SECONDS": "0", "FILEDOCK_SWEEP_INTERVAL_SECONDS": "3600"},
+        env={"FILEDOCK_BLOB_LEASE_SECONDS": "1", "FILEDOCK_SWEEP_INTERVAL_SECONDS": "0.2"},
     )
     try:
         yield server
@@ -199,7 +200,13 @@ def restart(server: ServerProcess) -> ServerProcess:
 
 
 def assert_clean(server: ServerProcess, files: int) -> None:
-    """Exactly the files' blobs remain: no parts, no composed leftovers, no temporaries."""
+    """Exactly the files' blobs remain: no parts, no composed leftovers, no temporaries (once the
+    sweeper has found the crashed writes' leases lapsed)."""
+    deadline = time.monotonic() + 20
+    while len(stored_blobs(server.data_dir)) != files or temporaries(server.data_dir):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(stored_blobs(server.data_dir)) == files
     assert temporaries(server.data_dir) == []
 

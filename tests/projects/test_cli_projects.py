@@ -26,7 +26,8 @@ def test_projects_and_keys_commands(tmp_path: Path) -> None:
     assert made.exit_code == 0, made.output
     project_id = made.stdout.strip()
     assert project_id.startswith("proj_")
-    audited = [line for line in made.stderr.splitlines() if '"event":"project.created"' in line]
+    trail = (data / "audit.log").read_text()  # CLI commands keep the audit trail in its log
+    audited = [line for line in trail.splitlines() if '"event":"project.created"' in line]
     assert len(audited) == 1 and '"via":"cli"' in audited[0] and project_id in audited[0]
 
     listed = _cli(data, "projects", "list")

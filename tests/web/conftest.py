@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.services import announce
+
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -27,6 +29,11 @@ CHROMIUM_ARGS = [
 def chromium_path() -> Path:
     """/usr/bin/chromium, installed by scripts/install-browser.sh when missing."""
     if not CHROMIUM.exists():
+        announce(
+            "Debian's chromium package (scripts/install-browser.sh)",
+            "the system (apt-get)",
+            "the dashboard tests drive it headless through Playwright",
+        )
         result = subprocess.run(
             ["bash", str(REPO / "scripts" / "install-browser.sh")],
             capture_output=True,

@@ -117,10 +117,10 @@ def test_upload_browse_download_delete(
     table_row.wait_for()
     file_id = table_row.get_attribute("data-file-id")
     assert file_id and file_id.startswith("file-")
-    page.locator("#usage-body tr[data-purpose='user_data']").wait_for()
-    assert (
-        str(len(payload)) in page.locator("#usage-body tr[data-purpose='user_data']").inner_text()
-    )
+    # The per-purpose table sits in a closed <details> under the quota line.
+    usage_row = page.locator("#usage-body tr[data-purpose='user_data']")
+    usage_row.wait_for(state="attached")
+    assert str(len(payload)) in (usage_row.text_content() or "")
     page.screenshot(path=str(artifacts / "dashboard-after-upload.png"), full_page=True)
 
     with page.expect_download() as info:
@@ -174,11 +174,13 @@ def test_failed_file_shows_status_details_and_pagination(
     details.wait_for(state="visible")
     assert "Example 2 cannot be parsed" in page.locator("#status-details-text").inner_text()
     assert details.locator(".badge-error").count() == 1
-    # The report extension answers for a file whose failure came without a stored report.
+    # The report extension's answer is rendered as a summary and a statistics table.
     report = page.locator("#report-section")
     report.wait_for(state="visible")
-    expect(report).to_contain_text("verdict")
-    expect(report).to_contain_text(ids[-1])
+    expect(report).to_contain_text("format txt")
+    stats = report.get_by_role("table", name="Report statistics")
+    expect(stats).to_contain_text("bytes")
+    expect(stats).to_contain_text("12")  # page-11.txt holds 12 bytes
     page.screenshot(path=str(artifacts / "dashboard-failed-file.png"), full_page=True)
 
     page.set_viewport_size({"width": 390, "height": 844})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
-# Bytes are handed to the writer thread in blocks of this size: large enough that thread
+# Bytes are handed to the writer thread in blocks of at least this size: large enough that thread
 # hand-offs are rare, small enough that memory per upload stays bounded (two blocks in flight).
 WRITE_BLOCK = 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -29,42 +29,57 @@ class BlobInfo:
 class BlobWriter(abc.ABC):
     """Receives an upload's bytes; nothing is visible under `key` until `commit()`.
 
-    Bytes are buffered into blocks; each block is hashed and written by a worker thread while the
-    event loop goes on receiving the next block, so hashing and disk writes overlap the network.
+    Bytes are gathered into blocks without copying (references to the received chunks, which
+    are immutable); each block is hashed and written by a worker thread while the event loop
+    goes on receiving the next block, so hashing and disk writes overlap the network.
     """
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.size = 0
         self._hash = hashlib.sha256()
-        self._buffer = bytearray()
+        self._views: list[memoryview] = []
+        self._gathered = 0
         self._in_flight: asyncio.Future[None] | None = None
         self._closed = False
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        """Append bytes; returns once they are buffered or handed to the writer thread."""
-        self.size += len(data)
-        self._buffer += data
-        if len(self._buffer) >= WRITE_BLOCK:
-            block = bytes(self._buffer)
-            self._buffer.clear()
-            await self._hand_off(block)
+        """Append bytes; returns once they are gathered or handed to the writer thread.
 
-    async def _hand_off(self, block: bytes) -> None:
+        The caller must not change `data` afterwards (bytes never change; a writable buffer
+        is copied here).
+        """
+        view = memoryview(data)
+        if not view.readonly:
+            view = memoryview(bytes(view))
+        self.size += len(view)
+        self._views.append(view)
+        self._gathered += len(view)
+        if self._gathered >= WRITE_BLOCK:
+            views, self._views, self._gathered = self._views, [], 0
+            await self._hand_off(views)
+
+    async def _hand_off(self, views: list[memoryview]) -> None:
         if self._in_flight is not None:
             await self._in_flight
         loop = asyncio.get_running_loop()
-        self._in_flight = loop.run_in_executor(None, self._consume_block, block)
+        self._in_flight = loop.run_in_executor(None, self._consume_block, views)
 
-    def _consume_block(self, block: bytes) -> None:
-        self._hash.update(block)
-        self._write_block(block)
+    def _consume_block(self, views: list[memoryview]) -> None:
+        update = self._hash.update
+        for view in views:
+            update(view)
+        self._write_views(views)
+
+    def _write_views(self, views: list[memoryview]) -> None:
+        """Write one block given as consecutive views (runs in a worker thread); backends that
+        can write a list of buffers at once override this to avoid the join."""
+        self._write_block(b"".join(views))
 
     async def _drain(self) -> None:
-        if self._buffer:
-            block = bytes(self._buffer)
-            self._buffer.clear()
-            await self._hand_off(block)
+        if self._views:
+            views, self._views, self._gathered = self._views, [], 0
+            await self._hand_off(views)
         if self._in_flight is not None:
             await self._in_flight
             self._in_flight = None
@@ -141,8 +156,14 @@ class BlobStore(abc.ABC):
         """Every committed blob as (key, modification time as a Unix timestamp)."""
 
     @abc.abstractmethod
-    async def remove_abandoned_temporaries(self) -> int:
-        """Delete temporary bytes of writes whose writer is gone (a crash mid-upload)."""
+    def list_temporaries(self) -> AsyncIterator[tuple[str, float]]:
+        """Unfinished writes (temporary files, S3 multipart uploads) as (key, start time)."""
+
+    @abc.abstractmethod
+    async def discard(self, key: str) -> None:
+        """Remove everything stored for `key`: the committed blob and any unfinished write of
+        it. For the blob ledger's sweep: the caller has established that nobody writes `key`
+        any more (its lease lapsed and was claimed), never by age."""
 
     async def ping(self) -> None:
         """Raise StorageError when the store cannot be reached."""
@@ -158,8 +179,8 @@ class BlobStore(abc.ABC):
           the S3 store streams the parts through a bounded buffer instead (constant memory).
         - Atomic and durable like a write: `dest_key` is invisible until it is complete, and
           when this returns it survives a crash. On any failure nothing remains under
-          `dest_key` (an interrupted attempt may leave a temporary that
-          `remove_abandoned_temporaries` / an aborted multipart upload clean-up removes).
+          `dest_key` (an interrupted attempt may leave a temporary that `discard(dest_key)`
+          removes: the caller records an intent for `dest_key` first).
         - The parts are read, never changed or deleted: the caller deletes them once it has
           recorded the composed blob. A key may appear more than once; no parts gives an
           empty blob. `dest_key` must be a new key.

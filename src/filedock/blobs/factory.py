@@ -28,7 +28,6 @@ def blob_store_for_settings(settings: Settings) -> BlobStore:
                 access_key_id=settings.s3_access_key_id,
                 secret_access_key=settings.s3_secret_access_key,
                 path_style=settings.s3_path_style,
-                abandoned_after=settings.orphan_grace_seconds,
             )
         except ValueError as exc:
             raise SettingsError(str(exc)) from exc

@@ -1,4 +1,4 @@
-"""Blobs as files under one folder: temp name, fsync, rename; flock marks writes in progress.
+"""Blobs as files under one folder: temp name, fsync, rename (the blob ledger says which are alive).
 
 A composed blob (BlobStore.compose, the Uploads API) is a folder of hard links to its parts,
 named in order: no byte is copied, and the parts stay deletable on their own. Where hard links
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
 import secrets
 import shutil
@@ -31,6 +30,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# Most buffers one writev call takes.
+IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 # Largest count handed to one copy_file_range/sendfile call (the kernel caps it near 2 GiB).
 COPY_CHUNK = 1 << 30
 # Errors after which copy_file_range is given up for sendfile (old kernels, odd filesystems).
@@ -68,15 +69,28 @@ class LocalBlobWriter(BlobWriter):
         self._temp_path = temp_path
         self._final_path = final_path
         self._fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        # The lock tells startup recovery (in this or another process) that the write is alive.
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     def _write_block(self, block: bytes) -> None:
-        view = memoryview(block)
+        self._write_views([memoryview(block)])
+
+    def _write_views(self, views: list[memoryview]) -> None:
+        # One writev per block of received chunks: no join, no copy in Python.
         try:
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
+            while views:
+                batch = views[:IOV_MAX]
+                written = os.writev(self._fd, batch)
+                views = views[len(batch) :]
+                # A short write (rare for files): put back what was not written, in order.
+                unwritten = sum(len(v) for v in batch) - written
+                if unwritten:
+                    rest = []
+                    for view in reversed(batch):
+                        if unwritten <= 0:
+                            break
+                        take = min(len(view), unwritten)
+                        rest.append(view[len(view) - take :])
+                        unwritten -= take
+                    views = rest[::-1] + views
         except OSError as exc:
             raise StorageError(f"Could not write file bytes: {exc.strerror}") from exc
 
@@ -219,30 +233,31 @@ class LocalBlobStore(BlobStore):
         for item in await anyio.to_thread.run_sync(scan):
             yield item
 
-    async def remove_abandoned_temporaries(self) -> int:
-        def sweep() -> int:
-            removed = 0
+    async def list_temporaries(self) -> AsyncIterator[tuple[str, float]]:
+        def scan() -> list[tuple[str, float]]:
+            found: list[tuple[str, float]] = []
             if not self._tmp.exists():
-                return 0
+                return found
             for entry in os.scandir(self._tmp):
-                try:
-                    fd = os.open(entry.path, os.O_RDONLY)
-                except FileNotFoundError:
+                if entry.name.startswith("."):
                     continue
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError as exc:
-                    if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                        continue  # a live writer holds it
-                    raise
-                else:
-                    _remove_tree_or_file(entry.path)
-                    removed += 1
-                finally:
-                    os.close(fd)
-            return removed
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((entry.name.split(".", 1)[0], entry.stat().st_mtime))
+            return found
 
-        return await anyio.to_thread.run_sync(sweep)
+        for item in await anyio.to_thread.run_sync(scan):
+            yield item
+
+    async def discard(self, key: str) -> None:
+        final = self.path_of(key)
+
+        def remove() -> None:
+            # Temporaries are named `<key>.<random>.part|compose` (see begin_write, compose).
+            for temp in self._tmp.glob(f"{key}.*"):
+                _remove_tree_or_file(temp)
+            _remove_tree_or_file(final)
+
+        await anyio.to_thread.run_sync(remove)
 
     async def compose(self, dest_key: str, part_keys: Sequence[str]) -> BlobInfo:
         """Hard-link the parts, in order, into a new folder (no byte copied); where hard links
@@ -274,8 +289,6 @@ class LocalBlobStore(BlobStore):
         os.mkdir(temp, 0o700)
         fd = os.open(temp, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            # Same lock as a write: startup recovery leaves a live composition alone.
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             total = 0
             for index, (key, path) in enumerate(zip(part_keys, paths, strict=True)):
                 segment = temp / f"{index:08d}"
@@ -305,8 +318,6 @@ class LocalBlobStore(BlobStore):
     ) -> int:
         temp = self._tmp / f"{dest_key}.{secrets.token_hex(4)}.part"
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        # Same lock as a write: startup recovery leaves a live composition alone.
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             total = 0
             use_cfr = True

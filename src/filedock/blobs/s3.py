@@ -15,7 +15,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import threading
-import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -107,7 +106,6 @@ class S3BlobWriter(BlobWriter):
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
                 raise _storage_error("start an upload", exc) from exc
             self._upload_id = created["UploadId"]
-            self._store.live_uploads.add(self._upload_id)
         return self._upload_id
 
     def _send_part(self, data: bytes) -> None:
@@ -151,7 +149,6 @@ class S3BlobWriter(BlobWriter):
                     UploadId=self._upload_id,
                     MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
                 )
-                self._store.live_uploads.discard(self._upload_id)
                 self._upload_id = None
         except StorageError:
             self._discard()
@@ -172,21 +169,18 @@ class S3BlobWriter(BlobWriter):
         self._part = bytearray()
         if self._upload_id is not None:
             upload_id, self._upload_id = self._upload_id, None
-            # Best effort: if this fails the sweeper aborts the upload once it is stale.
+            # Best effort: if this fails the sweep of the blob ledger aborts it (`discard`).
             with contextlib.suppress(Exception):
                 self._store.client.abort_multipart_upload(
                     Bucket=self._store.bucket, Key=self._object_key, UploadId=upload_id
                 )
-            self._store.live_uploads.discard(upload_id)
 
 
 class S3BlobStore(BlobStore):
     """Blobs as objects `<prefix>/<key>` in one bucket; any number of servers may share it.
 
-    `abandoned_after` is the age after which an unfinished multipart upload under the prefix
-    counts as abandoned (its server died) and is aborted by `remove_abandoned_temporaries`.
-    S3 cannot tell which server owns an upload, so this must exceed the longest upload; uploads
-    of this process are never aborted whatever their age.
+    Which unfinished multipart uploads are abandoned is the blob ledger's call (`discard`),
+    never their age: S3 cannot tell which server owns an upload.
     """
 
     def __init__(
@@ -198,7 +192,6 @@ class S3BlobStore(BlobStore):
         access_key_id: str = "",
         secret_access_key: str = "",
         path_style: bool = False,
-        abandoned_after: float = 600.0,
     ) -> None:
         location = S3Location.parse(url)
         self.url = url
@@ -209,8 +202,6 @@ class S3BlobStore(BlobStore):
         self._access_key_id = access_key_id or None
         self._secret_access_key = secret_access_key or None
         self.path_style = path_style
-        self.abandoned_after = abandoned_after
-        self.live_uploads: set[str] = set()
         self.part_budget = threading.BoundedSemaphore(PROCESS_PARTS_IN_FLIGHT)
         self._client: S3Client | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -433,7 +424,6 @@ class S3BlobStore(BlobStore):
         def copy() -> None:
             created = self.client.create_multipart_upload(Bucket=self.bucket, Key=dest)
             upload_id = created["UploadId"]
-            self.live_uploads.add(upload_id)
             try:
                 futures = [
                     self.executor.submit(
@@ -462,8 +452,6 @@ class S3BlobStore(BlobStore):
                         Bucket=self.bucket, Key=dest, UploadId=upload_id
                     )
                 raise
-            finally:
-                self.live_uploads.discard(upload_id)
 
         try:
             await anyio.to_thread.run_sync(copy)
@@ -495,36 +483,46 @@ class S3BlobStore(BlobStore):
             raise
         return BlobInfo(dest_key, info.size, "")
 
-    async def remove_abandoned_temporaries(self) -> int:
-        """Abort unfinished multipart uploads under the prefix older than `abandoned_after`."""
+    def _unfinished_uploads(self, prefix: str) -> list[dict[str, Any]]:
+        """Every unfinished multipart upload whose object key starts with `prefix` (blocking)."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            try:
+                response = self.client.list_multipart_uploads(**request)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                raise _storage_error("list unfinished uploads", exc) from exc
+            found.extend(dict(upload) for upload in response.get("Uploads", []))
+            if not response.get("IsTruncated"):
+                return found
+            request["KeyMarker"] = response.get("NextKeyMarker", "")
+            request["UploadIdMarker"] = response.get("NextUploadIdMarker", "")
+
+    async def list_temporaries(self) -> AsyncIterator[tuple[str, float]]:
         prefix = self._list_prefix
-        cutoff = time.time() - self.abandoned_after
+        uploads = await anyio.to_thread.run_sync(self._unfinished_uploads, prefix)
+        for upload in uploads:
+            name = str(upload["Key"])[len(prefix) :]
+            if name and "/" not in name:
+                yield name, upload["Initiated"].timestamp()
 
-        def sweep() -> int:
-            aborted = 0
-            request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-            while True:
+    async def discard(self, key: str) -> None:
+        """Abort every unfinished multipart upload of `key`, then delete the object."""
+        object_key = self.object_key(key)
+
+        def abort() -> None:
+            for upload in self._unfinished_uploads(object_key):
+                if upload["Key"] != object_key:
+                    continue
                 try:
-                    response = self.client.list_multipart_uploads(**request)
-                except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                    raise _storage_error("list unfinished uploads", exc) from exc
-                for upload in response.get("Uploads", []):
-                    upload_id = upload["UploadId"]
-                    if upload_id in self.live_uploads:
-                        continue  # ours and alive, however old
-                    if upload["Initiated"].timestamp() > cutoff:
-                        continue  # maybe alive on another server
-                    try:
-                        self.client.abort_multipart_upload(
-                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload_id
-                        )
-                        aborted += 1
-                    except botocore.exceptions.ClientError as exc:
-                        if _code(exc) not in {"NoSuchUpload", "404"}:
-                            raise _storage_error("abort an unfinished upload", exc) from exc
-                if not response.get("IsTruncated"):
-                    return aborted
-                request["KeyMarker"] = response.get("NextKeyMarker", "")
-                request["UploadIdMarker"] = response.get("NextUploadIdMarker", "")
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=object_key, UploadId=upload["UploadId"]
+                    )
+                except botocore.exceptions.ClientError as exc:
+                    if _code(exc) not in {"NoSuchUpload", "404"}:
+                        raise _storage_error("abort an unfinished upload", exc) from exc
+                except botocore.exceptions.BotoCoreError as exc:
+                    raise _storage_error("abort an unfinished upload", exc) from exc
 
-        return await anyio.to_thread.run_sync(sweep)
+        await anyio.to_thread.run_sync(abort)
+        await self.delete(key)

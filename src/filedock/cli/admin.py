@@ -14,6 +14,7 @@ import click
 
 from filedock.cli.main import _run_admin, _settings, main
 from filedock.components import AdminComponents
+from filedock.errors import InvalidRequest, NotFound
 from filedock.models import DEFAULT_PROJECT_ID, ROLE_ADMIN, ROLE_MEMBER, ApiKeyRecord, ProjectRecord
 from filedock.settings import parse_size
 
@@ -27,9 +28,34 @@ def _when(ts: int | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
 
 
+async def _project(c: AdminComponents, ref: str) -> ProjectRecord:
+    """The project named `ref`: its id, or else its name (which must then be unique)."""
+    try:
+        return await c.projects.get_project(ref)
+    except NotFound:
+        pass
+    found: list[ProjectRecord] = []
+    after: str | None = None
+    while True:
+        page, more = await c.projects.list_projects(limit=100, after=after, include_archived=True)
+        found += [p for p in page if p.name == ref]
+        if not more or not page:
+            break
+        after = page[-1].id
+    if not found:
+        raise NotFound(f"No such project: {ref} (no project has that id or name).")
+    active = [p for p in found if p.archived_at is None] or found
+    if len(active) > 1:
+        ids = ", ".join(p.id for p in active)
+        raise InvalidRequest(f"Several projects are named {ref!r} ({ids}); give the id.")
+    return active[0]
+
+
 @keys.command("create")
 @click.option("--name", default="", help="A label for the key.")
-@click.option("--project", default=DEFAULT_PROJECT_ID, show_default=True, help="Project id.")
+@click.option(
+    "--project", default=DEFAULT_PROJECT_ID, show_default=True, help="Project id or name."
+)
 @click.option("--admin", is_flag=True, help="An admin key: may manage projects and keys.")
 @click.option(
     "--expires-in", default=None, help="Lifetime, e.g. 3600, 90m, 12h or 30d (default: never)."
@@ -43,9 +69,9 @@ def keys_create(
     expires_at = int(time.time()) + _duration(expires_in) if expires_in else None
 
     async def create(c: AdminComponents) -> tuple[ApiKeyRecord, str]:
-        await c.projects.get_active_project(project)
+        found = await c.projects.get_active_project((await _project(c, project)).id)
         return await c.keys.create_key(
-            name, project, role=ROLE_ADMIN if admin else ROLE_MEMBER, expires_at=expires_at
+            name, found.id, role=ROLE_ADMIN if admin else ROLE_MEMBER, expires_at=expires_at
         )
 
     record, secret = _run_admin(_settings(overrides), create)
@@ -54,12 +80,16 @@ def keys_create(
 
 
 @keys.command("list")
-@click.option("--project", default=None, help="Only this project's keys.")
+@click.option("--project", default=None, help="Only this project's keys (id or name).")
 @click.option("--data-dir", default=None, help="Data folder [env FILEDOCK_DATA_DIR].")
 @click.option("--database-url", default=None, help="Database [env FILEDOCK_DATABASE_URL].")
 def keys_list(project: str | None, **overrides: Any) -> None:
     """List keys: id, prefix, project, created, state, role, expiry, name."""
-    records = _run_admin(_settings(overrides), lambda c: c.keys.list_keys(project))
+
+    async def work(c: AdminComponents) -> list[ApiKeyRecord]:
+        return await c.keys.list_keys((await _project(c, project)).id if project else None)
+
+    records = _run_admin(_settings(overrides), work)
     now = time.time()
     for r in records:
         if r.revoked_at:
@@ -231,13 +261,14 @@ def projects_list(include_archived: bool, **overrides: Any) -> None:
 
 
 @projects.command("show")
-@click.argument("project_id")
+@click.argument("project_ref", metavar="PROJECT")
 @_db_options
-def projects_show(project_id: str, **overrides: Any) -> None:
-    """Show a project, its usage per purpose and its keys."""
+def projects_show(project_ref: str, **overrides: Any) -> None:
+    """Show a project (id or name), its usage per purpose and its keys."""
 
     async def work(c: AdminComponents) -> list[str]:
-        project = await c.projects.get_project(project_id)
+        project = await _project(c, project_ref)
+        project_id = project.id
         usage = await c.projects.usage(project_id)
         lines = [_project_line(c, project)]
         lines += [f"  {u.purpose}\t{u.file_count} files\t{u.bytes} bytes" for u in usage.purposes]
@@ -251,25 +282,30 @@ def projects_show(project_id: str, **overrides: Any) -> None:
 
 
 @projects.command("set-quota")
-@click.argument("project_id")
+@click.argument("project_ref", metavar="PROJECT")
 @click.argument("quota")
 @_db_options
-def projects_set_quota(project_id: str, quota: str, **overrides: Any) -> None:
-    """Set a project's storage quota: a size like 500GB or 1TiB, or `default`."""
+def projects_set_quota(project_ref: str, quota: str, **overrides: Any) -> None:
+    """Set a project's (id or name) storage quota: a size like 500GB or 1TiB, or `default`."""
     storage = _quota(quota)
 
     async def work(c: AdminComponents) -> str:
+        project_id = (await _project(c, project_ref)).id
         return _project_line(c, await c.projects.set_quota(project_id, storage))
 
     click.echo(_run_admin(_settings(overrides), work))
 
 
 @projects.command("delete")
-@click.argument("project_id")
+@click.argument("project_ref", metavar="PROJECT")
 @_db_options
-def projects_delete(project_id: str, **overrides: Any) -> None:
-    """Archive a project: all its keys are revoked at once; its files are kept, unreachable."""
-    record = _run_admin(_settings(overrides), lambda c: c.projects.archive_project(project_id))
+def projects_delete(project_ref: str, **overrides: Any) -> None:
+    """Archive a project (id or name): its keys are revoked at once; its files are kept."""
+
+    async def work(c: AdminComponents) -> ProjectRecord:
+        return await c.projects.archive_project((await _project(c, project_ref)).id)
+
+    record = _run_admin(_settings(overrides), work)
     click.echo(f"archived {record.id} ({record.name}); its keys are revoked")
 
 

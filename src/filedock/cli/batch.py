@@ -14,14 +14,14 @@ from pathlib import Path
 
 import click
 
-from filedock.cli.remote import (
+from filedock.cli.connection import (
     EXIT_API_ERROR,
-    _client,
-    _connection_options,
-    _handle_errors,
-    _progress,
-    _when,
+    connection_options,
+    handle_errors,
+    make_client,
 )
+from filedock.cli.output import progress as upload_progress
+from filedock.cli.remote import _when
 from filedock.client import Batch, FilesClient
 
 ENDPOINTS = (
@@ -162,8 +162,8 @@ def batch() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the batch id; no progress.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def create(
     path: str,
     endpoint: str,
@@ -188,8 +188,8 @@ def create(
     expiry = (
         {"anchor": "created_at", "seconds": output_expires_after} if output_expires_after else None
     )
-    with _client(base_url, api_key) as client:
-        with _progress(f"upload {Path(path).name}", not quiet) as progress:
+    with make_client(base_url, api_key) as client:
+        with upload_progress(f"upload {Path(path).name}", not quiet) as progress:
             file = client.files.create(file=Path(path), purpose="batch", progress=progress)
         created = client.batches.create(
             input_file_id=file.id,
@@ -213,8 +213,8 @@ def create(
 @click.option("--after", help="Start after this batch id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only batch ids.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def ls(
     limit: int | None,
     after: str | None,
@@ -224,7 +224,7 @@ def ls(
     api_key: str | None,
 ) -> None:
     """List batches, newest first: id, status, endpoint, counts, created."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         if limit is not None:
             page = client.batches.list(limit=limit, after=after)
             batches, has_more = page.data, page.has_more
@@ -254,23 +254,23 @@ def ls(
 
 @batch.command()
 @click.argument("batch_id")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def get(batch_id: str, base_url: str | None, api_key: str | None) -> None:
     """Show a Batch object as JSON."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         click.echo(json.dumps(client.batches.retrieve(batch_id).to_dict(), indent=2))
 
 
 @batch.command()
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
     """Cancel a batch: no new lines start; results so far are kept (status cancelling, then
     cancelled)."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         _emit(client.batches.cancel(batch_id), as_json, False)
 
 
@@ -280,8 +280,8 @@ def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | No
 @click.option("--timeout", default=86400.0, show_default=True, help="Seconds before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def wait(
     batch_id: str,
     poll_interval: float,
@@ -292,7 +292,7 @@ def wait(
     api_key: str | None,
 ) -> None:
     """Wait until a batch ends, with a progress bar; exits 1 unless it completed."""
-    with _client(base_url, api_key) as client, _batch_progress(not quiet) as on_update:
+    with make_client(base_url, api_key) as client, _batch_progress(not quiet) as on_update:
         done = client.batches.wait(
             batch_id, poll_interval=poll_interval, max_wait_seconds=timeout, on_update=on_update
         )
@@ -304,13 +304,13 @@ def wait(
 @click.argument("batch_id")
 @click.option("-o", "--output-dir", default=".", show_default=True, help="Where to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the paths written.")
-@_connection_options
-@_handle_errors
+@connection_options
+@handle_errors
 def results(
     batch_id: str, output_dir: str, quiet: bool, base_url: str | None, api_key: str | None
 ) -> None:
     """Download a batch's output and error files (under their own names)."""
-    with _client(base_url, api_key) as client:
+    with make_client(base_url, api_key) as client:
         found = client.batches.retrieve(batch_id)
         if _download_results(client, found, Path(output_dir), quiet) == 0:
             click.echo(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+import re
+from typing import Any, Literal
 
 from filedock.metadata.db import Tx
 from filedock.metadata.rows import CursorNotFound, Order, Rows, batches, marks
@@ -12,7 +13,14 @@ from filedock.metadata.tables import FILES, LIVE
 from filedock.models import FilePage, FileRecord, PurposeUsage
 
 GET_SQL = f"{FILES.select_sql} WHERE id = ? AND project_id = ? AND {LIVE}"
-CURSOR_SQL = "SELECT created_at, seq FROM files WHERE id = ? AND project_id = ?"
+# Columns a listing may be sorted by (filedock's `sort` extension); ties break on insertion order.
+SortKey = Literal["created_at", "filename", "bytes"]
+SORT_KEYS: tuple[SortKey, ...] = ("created_at", "filename", "bytes")
+CURSOR_SQL = {
+    key: f"SELECT {key}, seq FROM files WHERE id = ? AND project_id = ?" for key in SORT_KEYS
+}
+# Search text shaped like a file id matches that id only: a primary-key lookup, not a scan.
+FILE_ID_SHAPE = re.compile(r"file-[A-Za-z0-9]{20,40}")
 INSERT_SQL = FILES.insert_sql + " RETURNING seq"
 EXPIRED_SQL = (
     "SELECT seq, project_id FROM files WHERE deleted_at IS NULL AND expires_at <= ? "
@@ -20,20 +28,44 @@ EXPIRED_SQL = (
 )
 
 
-@functools.lru_cache(maxsize=16)
-def page_sql(order: Order, *, purpose: bool, after: bool) -> str:
-    """A listing page: parameters project, now, [purpose], [cursor created_at, seq], limit.
+@functools.lru_cache(maxsize=64)
+def page_sql(
+    order: Order,
+    *,
+    purpose: bool,
+    after: bool,
+    sort: SortKey = "created_at",
+    status: bool = False,
+    search: Literal["", "id", "name"] = "",
+    like: str = "LIKE",
+) -> str:
+    """A listing page: parameters project, now, [purpose], [status], [search: id | id, pattern],
+    [cursor sort value, seq], limit.
 
-    The row-value comparison is an index range scan on (project_id, created_at, seq).
+    In creation order the row-value comparison is an index range scan on
+    (project_id, created_at, seq); other sorts read the project's live rows and keep the top page.
+    `like` is the engine's case-insensitive LIKE (ILIKE on PostgreSQL).
     """
     direction, compare = ("DESC", "<") if order == "desc" else ("ASC", ">")
     where = f"project_id = ? AND {LIVE}"
     if purpose:
         where += " AND purpose = ?"
+    if status:
+        where += " AND status = ?"
+    if search == "id":
+        where += " AND id = ?"
+    elif search == "name":
+        where += f" AND (id = ? OR filename {like} ? ESCAPE '\\')"
     if after:
-        where += f" AND (created_at, seq) {compare} (?, ?)"
-    order_by = f"ORDER BY created_at {direction}, seq {direction}"
+        where += f" AND ({sort}, seq) {compare} (?, ?)"
+    order_by = f"ORDER BY {sort} {direction}, seq {direction}"
     return f"{FILES.select_sql} WHERE {where} {order_by} LIMIT ?"
+
+
+def like_pattern(text: str) -> str:
+    """`%text%` with LIKE's wildcards taken literally (escape character backslash)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 async def insert_file_row(tx: Tx, record: FileRecord) -> FileRecord:
@@ -64,20 +96,44 @@ class FileRows(Rows):
         order: Order,
         after: str | None,
         now: int,
+        status: str | None = None,
+        search: str | None = None,
+        sort: SortKey = "created_at",
     ) -> FilePage:
-        """Live files ordered by (created_at, insertion sequence); keyset-paginated by `after`.
+        """Live files ordered by (`sort`, insertion sequence); keyset-paginated by `after`.
 
-        Raises CursorNotFound when `after` names no file of the project, live or tombstoned.
+        `status` keeps one status; `search` keeps the file with that id, or the files whose
+        filename contains it (case-insensitive). Raises CursorNotFound when `after` names no
+        file of the project, live or tombstoned.
         """
+        if sort not in SORT_KEYS:
+            raise ValueError(f"not a sort key: {sort}")
         params: list[Any] = [project_id, now]
         if purpose is not None:
             params.append(purpose)
+        if status is not None:
+            params.append(status)
+        mode: Literal["", "id", "name"] = ""
+        if search and FILE_ID_SHAPE.fullmatch(search):
+            mode = "id"
+            params.append(search)
+        elif search:
+            mode = "name"
+            params.extend([search, like_pattern(search)])
         if after is not None:
-            cursor = await self.db.fetch_one(CURSOR_SQL, (after, project_id))
+            cursor = await self.db.fetch_one(CURSOR_SQL[sort], (after, project_id))
             if cursor is None:
                 raise CursorNotFound(after)
             params.extend(cursor)
-        sql = page_sql(order, purpose=purpose is not None, after=after is not None)
+        sql = page_sql(
+            order,
+            purpose=purpose is not None,
+            after=after is not None,
+            sort=sort,
+            status=status is not None,
+            search=mode,
+            like="ILIKE" if self.db.dialect == "postgresql" else "LIKE",
+        )
         rows = await self.db.fetch_all(sql, (*params, limit + 1))
         return FilePage([FILES.row(r) for r in rows[:limit]], has_more=len(rows) > limit)
 

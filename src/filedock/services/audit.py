@@ -10,6 +10,9 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from filedock.settings import Settings
@@ -83,3 +86,32 @@ def configure(settings: Settings) -> None:
     log.setLevel(logging.INFO)
     log.propagate = False
     log._filedock_configured = True  # type: ignore[attr-defined]
+
+
+class _LazyFileHandler(logging.FileHandler):
+    """Creates its file (and folder) on the first line only: a command that changes nothing
+    leaves no empty audit log behind."""
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+@contextmanager
+def to_file(path: Path) -> Iterator[None]:
+    """While the block runs, audit lines go to `path` only (appended), whatever was configured.
+
+    The CLI's admin commands use this: the trail belongs in its log, not on a terminal.
+    """
+    handler = _LazyFileHandler(path, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    saved = (list(log.handlers), log.propagate, log.level)
+    log.handlers = [handler]
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.handlers, log.propagate = saved[0], saved[1]
+        log.setLevel(saved[2])
+        handler.close()

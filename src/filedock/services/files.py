@@ -20,10 +20,11 @@ from filedock.errors import (
     MetadataError,
 )
 from filedock.ids import new_file_id
-from filedock.metadata.base import CursorNotFound, MetadataStore, Order
-from filedock.models import ALL_PURPOSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.metadata.base import SORT_KEYS, CursorNotFound, MetadataStore, Order
+from filedock.models import ALL_PURPOSES, FILE_STATUSES, UPLOAD_PURPOSES, FilePage, FileRecord
 from filedock.services import audit
 from filedock.services.intake import FileUpload
+from filedock.services.leases import BlobLeases
 from filedock.services.processing import Processor, report_json
 from filedock.services.quotas import Held, QuotaService
 from filedock.settings import Settings
@@ -34,6 +35,7 @@ log = logging.getLogger("filedock.service")
 EXPIRY_MIN_SECONDS = 3600
 EXPIRY_MAX_SECONDS = 2592000
 LIST_LIMIT_MAX = 10000
+SEARCH_MAX = 200  # characters of the `search` list extension
 JSONL_ONLY = {"fine-tune": "Fine-Tuning", "batch": "Batch"}
 DOWNLOAD_RESTRICTED = ("assistants", "user_data")
 
@@ -63,6 +65,7 @@ class FileService:
         processor: Processor,
         quotas: QuotaService,
         clock: Clock,
+        leases: BlobLeases,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
@@ -70,6 +73,7 @@ class FileService:
         self.processor = processor
         self.quotas = quotas
         self.clock = clock
+        self.leases = leases
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:
@@ -145,13 +149,16 @@ class FileService:
         report: Report | None = None
         if self.processor.needs_check(purpose):
             if self.settings.reject_invalid:
+                # However long this takes, the blob's lease is renewed: no sweep can take it.
+                await self.leases.step("publish.validating", blob_key)
                 try:
                     report = await self.processor.check_blob(purpose, filename, blob_key)
                 except BaseException:
-                    await self.blobs.delete(blob_key)
+                    await self.discard_blob(blob_key)
                     raise
+                await self.leases.step("publish.validated", blob_key)
                 if not report.valid:
-                    await self.blobs.delete(blob_key)
+                    await self.discard_blob(blob_key)
                     raise InvalidFileContent(report.status_details() or "", param="file")
             else:
                 status = "uploaded"
@@ -170,6 +177,9 @@ class FileService:
             blob_key=blob_key,
         )
         try:
+            await self.leases.step("publish.inserting", blob_key)
+            self.leases.check(blob_key)
+            # The insert consumes the blob's intent in the same statement (migration 0005).
             if held is None:
                 inserted = await self.metadata.insert_file(record)
             else:
@@ -180,8 +190,10 @@ class FileService:
                     raise await self.quotas.exceeded(project_id)
                 inserted = settled
         except BaseException:
-            await self.blobs.delete(blob_key)
+            await self.discard_blob(blob_key)
             raise
+        self.leases.published(blob_key)
+        await self.leases.step("publish.inserted", blob_key)
         if report is not None:
             try:
                 await self.metadata.save_file_report(inserted.id, report_json(report), created_at)
@@ -200,6 +212,11 @@ class FileService:
         )
         return inserted
 
+    async def discard_blob(self, blob_key: str) -> None:
+        """Delete the bytes of a blob that will not be published, then drop its intent."""
+        await self.blobs.delete(blob_key)
+        await self.leases.release(blob_key)
+
     async def retrieve_file(self, project_id: str, file_id: str) -> FileRecord:
         record = await self.metadata.get_file(project_id, file_id, self.clock.now())
         if record is None:
@@ -214,7 +231,21 @@ class FileService:
         limit: int = LIST_LIMIT_MAX,
         order: str = "desc",
         after: str | None = None,
+        status: str | None = None,
+        search: str | None = None,
+        sort: str = "created_at",
     ) -> FilePage:
+        """OpenAI's listing; `status`, `search` and `sort` are filedock extensions (docs/api.md)."""
+        if status is not None and status not in FILE_STATUSES:
+            raise InvalidRequest(
+                f"'{status}' is not one of {list(FILE_STATUSES)} - 'status'", param="status"
+            )
+        if sort not in SORT_KEYS:
+            raise InvalidRequest(f"'{sort}' is not one of {list(SORT_KEYS)} - 'sort'", param="sort")
+        if search is not None and len(search) > SEARCH_MAX:
+            raise InvalidRequest(
+                f"search is too long: at most {SEARCH_MAX} characters", param="search"
+            )
         if purpose is not None and purpose not in ALL_PURPOSES:
             allowed = "[" + ", ".join(f"'{p}'" for p in ALL_PURPOSES) + "]"
             raise InvalidRequest(
@@ -238,6 +269,9 @@ class FileService:
                 order=direction,
                 after=after,
                 now=self.clock.now(),
+                status=status,
+                search=search or None,
+                sort=sort,
             )
         except CursorNotFound:
             raise InvalidRequest(f"No such File object: {after}", param="after") from None

@@ -61,7 +61,17 @@ class FileUpload:
         if self._writer is not None:
             raise InvalidRequest("A file has only one body", param="file")
         self.filename = filename
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
+        leases = self.service.leases
+        key = new_blob_key()
+        # The ledger knows of the blob before its first byte (see services/leases.py).
+        await leases.begin(key, "file")
+        await leases.step("file.intent", key)
+        try:
+            self._writer = await self.service.blobs.begin_write(key)
+        except BaseException:
+            await leases.release(key)
+            raise
+        await leases.step("file.writing", key)
 
     async def write(self, data: bytes | memoryview) -> None:
         assert self._writer is not None
@@ -100,11 +110,13 @@ class FileUpload:
             filename = self.filename or "upload"
             self.service.check_file_type(purpose, filename)
             expires = self.service.expiry_seconds(expires_after, purpose)
+            await self.service.leases.step("file.received", self._writer.key)
             info = await self._writer.commit()
         except BaseException:
             await self.abort()
             raise
         self._done = True
+        await self.service.leases.step("file.committed", info.key)
         held, self._held = self._held, None
         try:
             # The row's insert settles the hold: the real size moves to "used", the rest is
@@ -127,6 +139,7 @@ class FileUpload:
         if self._writer is not None and not self._done:
             self._done = True
             await self._writer.abort()
+            await self.service.leases.release(self._writer.key)
         await self.service.quotas.release(self._held)
         self._held = None
 
@@ -151,7 +164,16 @@ class PartUpload:
         """The part's bytes begin."""
         if self._writer is not None:
             raise InvalidRequest("A part has only one body", param=PART_PARAM)
-        self._writer = await self.service.blobs.begin_write(new_blob_key())
+        leases = self.service.files.leases
+        key = new_blob_key()
+        await leases.begin(key, "part")
+        await leases.step("part.intent", key)
+        try:
+            self._writer = await self.service.blobs.begin_write(key)
+        except BaseException:
+            await leases.release(key)
+            raise
+        await leases.step("part.writing", key)
 
     async def write(self, data: bytes | memoryview) -> None:
         assert self._writer is not None
@@ -168,11 +190,14 @@ class PartUpload:
         try:
             if self._writer is None:
                 raise InvalidRequest("The part has no bytes", param=PART_PARAM)
+            await self.service.files.leases.step("part.received", self._writer.key)
             info = await self._writer.commit()
         except BaseException:
             await self.abort()
             raise
         self._done = True
+        files = self.service.files
+        await files.leases.step("part.committed", info.key)
         part = UploadPartRecord(
             id=new_part_id(),
             upload_id=self.upload.id,
@@ -182,16 +207,21 @@ class PartUpload:
             created_at=self.service.clock.now(),
         )
         try:
+            files.leases.check(info.key)
+            # The insert consumes the blob's intent in the same statement (migration 0005).
             added = await self.service.metadata.insert_upload_part(part, part.created_at)
         except BaseException:
-            await self.service.blobs.delete(info.key)
+            await files.discard_blob(info.key)
             raise
         if not added:
-            await self.service.blobs.delete(info.key)
+            await files.discard_blob(info.key)
             raise await self.service.explain_refused_part(self.upload, info.size)
+        files.leases.published(info.key)
+        await files.leases.step("part.inserted", info.key)
         return part
 
     async def abort(self) -> None:
         if self._writer is not None and not self._done:
             self._done = True
             await self._writer.abort()
+            await self.service.files.leases.release(self._writer.key)

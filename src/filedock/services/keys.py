@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from filedock.clock import Clock
@@ -14,6 +15,9 @@ from filedock.models import DEFAULT_PROJECT_ID, KEY_ROLES, ROLE_ADMIN, ROLE_MEMB
 from filedock.services import audit
 
 PREFIX_LENGTH = 12
+# The bootstrap key's fixed id: servers starting at once on an empty database all try to insert
+# it, and the primary key lets exactly one succeed.
+BOOTSTRAP_KEY_ID = "key_bootstrap"
 
 
 def hash_key(secret: str) -> str:
@@ -41,10 +45,18 @@ class Principal:
 class ApiKeys:
     """Authentication against stored keys plus an optional configured bootstrap key."""
 
-    def __init__(self, metadata: MetadataStore, clock: Clock, configured_key: str = "") -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        clock: Clock,
+        configured_key: str = "",
+        *,
+        insert_bootstrap: Callable[[ApiKeyRecord], Awaitable[bool]] | None = None,
+    ) -> None:
         self._metadata = metadata
         self._clock = clock
         self._configured = configured_key
+        self._insert_bootstrap = insert_bootstrap
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """Check an `Authorization` header value; raise AuthenticationFailed when it fails."""
@@ -83,6 +95,14 @@ class ApiKeys:
         expires_at: int | None = None,
     ) -> tuple[ApiKeyRecord, str]:
         """A new key; the secret is returned here once and never stored."""
+        record, secret = self._new_key(name, project_id, role, expires_at)
+        await self._metadata.insert_api_key(record)
+        self._created(record)
+        return record, secret
+
+    def _new_key(
+        self, name: str, project_id: str, role: str, expires_at: int | None, key_id: str = ""
+    ) -> tuple[ApiKeyRecord, str]:
         if role not in KEY_ROLES:
             raise InvalidRequest(f"'{role}' is not one of {list(KEY_ROLES)} - 'role'", param="role")
         now = self._clock.now()
@@ -90,7 +110,7 @@ class ApiKeys:
             raise InvalidRequest("expires_at must be in the future", param="expires_at")
         secret = new_api_key()
         record = ApiKeyRecord(
-            id=new_key_id(),
+            id=key_id or new_key_id(),
             project_id=project_id,
             name=name,
             prefix=secret[:PREFIX_LENGTH],
@@ -99,17 +119,18 @@ class ApiKeys:
             expires_at=expires_at,
             role=role,
         )
-        await self._metadata.insert_api_key(record)
+        return record, secret
+
+    def _created(self, record: ApiKeyRecord) -> None:
         audit.record(
             "key.created",
             self._clock.time(),
-            project_id=project_id,
+            project_id=record.project_id,
             key_id=record.id,
             new_key_prefix=record.prefix,
-            role=role,
-            expires_at=expires_at,
+            role=record.role,
+            expires_at=record.expires_at,
         )
-        return record, secret
 
     async def list_keys(self, project_id: str | None = None) -> list[ApiKeyRecord]:
         if project_id is not None:
@@ -140,5 +161,13 @@ class ApiKeys:
         """With no configured and no stored key, create an admin key and return its secret."""
         if self._configured or await self._metadata.list_api_keys():
             return None
-        _, secret = await self.create_key("bootstrap", role=ROLE_ADMIN)
+        if self._insert_bootstrap is None:
+            _, secret = await self.create_key("bootstrap", role=ROLE_ADMIN)
+            return secret
+        record, secret = self._new_key(
+            "bootstrap", DEFAULT_PROJECT_ID, ROLE_ADMIN, None, BOOTSTRAP_KEY_ID
+        )
+        if not await self._insert_bootstrap(record):
+            return None  # another server starting at the same time created it
+        self._created(record)
         return secret

@@ -1,8 +1,9 @@
-"""Rate limits: token buckets per API key for requests and uploads per minute (no I/O).
+"""Rate limits: token buckets per API key for requests and uploads per minute.
 
-Buckets live in the memory of one process and hold across all its requests: with several worker
-processes or several servers, each keeps its own buckets (documented in docs/projects.md).
 A bucket holds at most one minute's allowance and refills continuously at limit/60 per second.
+On SQLite (one server process) the buckets live in memory (`RateLimiter`); on PostgreSQL they are
+rows every server shares (`SharedRateLimiter`), so a key's budget is the same whatever the number
+of servers.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
+
+from filedock.clock import Clock
+from filedock.metadata.ratelimits import Buckets, RateLimitRows
 
 
 @dataclass(slots=True)
@@ -102,3 +106,44 @@ class RateLimiter:
             uploads=self._allowance(uploads) if uploads else None,
             denied_by=denied_by,
         )
+
+    async def acquire(
+        self, key: str, requests_per_minute: int, uploads_per_minute: int | None
+    ) -> Decision:
+        """`take`, with the signature every limiter shares."""
+        return self.take(key, requests_per_minute, uploads_per_minute)
+
+
+class SharedRateLimiter:
+    """The same token buckets as rows of the database every server uses (PostgreSQL)."""
+
+    def __init__(self, rows: RateLimitRows, clock: Clock) -> None:
+        self._rows = rows
+        self._clock = clock
+
+    async def acquire(
+        self, key: str, requests_per_minute: int, uploads_per_minute: int | None
+    ) -> Decision:
+        limits = {"requests": requests_per_minute, "uploads": uploads_per_minute or 0}
+        limits = {kind: limit for kind, limit in limits.items() if limit > 0}
+        if not limits:
+            return Decision(True, None, None)
+        now = self._clock.time()
+        full: Buckets = {kind: (float(limit), now) for kind, limit in limits.items()}
+        # The in-memory limiter decides, over the locked rows' state: one rule for both.
+        local = RateLimiter(lambda: now)
+        outcome: list[Decision] = []
+
+        def decide(current: Buckets) -> Buckets:
+            for kind, (tokens, updated) in current.items():
+                local._buckets[(key, kind)] = _Bucket(tokens, min(updated, now), limits[kind])
+            outcome.append(
+                local.take(key, limits.get("requests", 0), limits.get("uploads") or None)
+            )
+            return {kind: (local._buckets[(key, kind)].tokens, now) for kind in current}
+
+        await self._rows.update(key, list(limits), full, decide)
+        return outcome[-1]
+
+
+Limiter = RateLimiter | SharedRateLimiter

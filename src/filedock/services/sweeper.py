@@ -1,27 +1,38 @@
-"""Background housekeeping: expired files, tombstones, abandoned temporaries, orphan bytes, and
-the Uploads API's expired uploads and leftover parts."""
+"""Background housekeeping: expired files, tombstones, the Uploads API's expired uploads and
+leftover parts, and the blobs of the blob ledger whose lease lapsed.
+
+Which bytes are dead is read from the ledger, never guessed from a file's age or lock: a blob is
+deleted only once its intent's lease lapsed and this sweeper claimed it (a row publishing it
+fails from then on), and no row refers to it. The sweep reads the ledger by lease expiry (an
+index), so its cost follows the number of dead blobs, not the size of the store.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from filedock.blobs.base import BlobStore
 from filedock.clock import Clock
 from filedock.metadata.base import MetadataStore
+from filedock.metadata.ledger import BlobLedger
 from filedock.services import audit
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.sweeper")
 BATCH = 500
+# How long a swept intent is remembered: a process that stalled for a whole lease and then tries
+# to publish the swept key meets the mark (and fails) instead of publishing missing bytes.
+SWEPT_RETENTION_SECONDS = 7 * 86400
 
 
 @dataclass
 class SweepReport:
     expired: int = 0
     tombstones: int = 0
-    temporaries: int = 0
-    orphans: int = 0
+    lapsed: int = 0  # blobs of lapsed intents deleted
+    claimed_published: int = 0  # lapsed intents whose key a row refers to (nothing deleted)
     uploads_settled: int = 0
     uploads_expired: int = 0
     upload_parts: int = 0
@@ -33,21 +44,28 @@ class Sweeper:
     """Each pass is safe to run on several servers at once: claims are atomic in the database."""
 
     def __init__(
-        self, settings: Settings, blobs: BlobStore, metadata: MetadataStore, clock: Clock
+        self,
+        settings: Settings,
+        blobs: BlobStore,
+        metadata: MetadataStore,
+        ledger: BlobLedger,
+        clock: Clock,
     ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.metadata = metadata
+        self.ledger = ledger
         self.clock = clock
+        self.claimer = "sweep_" + secrets.token_hex(8)
 
-    async def sweep(self, *, orphan_grace: float | None = None) -> SweepReport:
+    async def sweep(self) -> SweepReport:
         token = audit.set_actor(audit.Actor("sweeper"))
         try:
-            return await self._sweep(orphan_grace)
+            return await self._sweep()
         finally:
             audit.reset_actor(token)
 
-    async def _sweep(self, orphan_grace: float | None) -> SweepReport:
+    async def _sweep(self) -> SweepReport:
         report = SweepReport()
         now = self.clock.now()
         while True:
@@ -70,13 +88,32 @@ class Sweeper:
         )
         # Quota held by uploads whose lease ran out (a crashed server's, a stalled client's).
         report.reservations = await self.metadata.release_expired_reservations(now)
-        report.temporaries = await self.blobs.remove_abandoned_temporaries()
-        report.orphans = await self.remove_orphans(
-            self.settings.orphan_grace_seconds if orphan_grace is None else orphan_grace
-        )
+        await self.sweep_ledger(report)
         if any(vars(report).values()):
             log.info("sweep: %s", report)
         return report
+
+    async def sweep_ledger(self, report: SweepReport) -> None:
+        """Delete the bytes of every blob whose intent's lease lapsed and no row refers to."""
+        now = self.clock.now()
+        while True:
+            # The claim lasts a lease: a sweeper that dies mid-way is taken over afterwards.
+            claim_until = now + int(self.settings.blob_lease_seconds)
+            claimed = await self.ledger.claim_lapsed(now, self.claimer, claim_until, BATCH)
+            if not claimed:
+                break
+            keys = [intent.key for intent in claimed]
+            referenced = await self.ledger.referenced(keys)
+            dead = [key for key in keys if key not in referenced]
+            for key in dead:
+                await self.blobs.discard(key)
+            await self.ledger.mark_swept(dead, self.claimer, now + SWEPT_RETENTION_SECONDS)
+            await self.ledger.drop(sorted(referenced))
+            report.lapsed += len(dead)
+            report.claimed_published += len(referenced)
+            if len(claimed) < BATCH:
+                break
+        await self.ledger.purge_swept(now)
 
     async def sweep_uploads(self, report: SweepReport, now: int) -> None:
         """Settle completions a crash interrupted, expire pending Uploads, remove the parts of
@@ -99,27 +136,3 @@ class Sweeper:
         report.uploads_purged = await self.metadata.purge_finished_uploads(
             now - int(self.settings.tombstone_retention_seconds)
         )
-
-    async def remove_orphans(self, grace: float) -> int:
-        """Delete committed blobs older than `grace` seconds that no live row refers to."""
-        cutoff = self.clock.time() - grace
-        candidates: list[str] = []
-        removed = 0
-        async for key, mtime in self.blobs.list_keys():
-            if mtime <= cutoff:
-                candidates.append(key)
-            if len(candidates) >= BATCH:
-                removed += await self._remove_unreferenced(candidates)
-                candidates = []
-        if candidates:
-            removed += await self._remove_unreferenced(candidates)
-        return removed
-
-    async def _remove_unreferenced(self, keys: list[str]) -> int:
-        live = await self.metadata.live_blob_keys(keys)
-        # Parts of pending Uploads have no file row yet but are very much alive.
-        live |= await self.metadata.pending_upload_part_keys(keys)
-        orphans = [k for k in keys if k not in live]
-        for key in orphans:
-            await self.blobs.delete(key)
-        return len(orphans)

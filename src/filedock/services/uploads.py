@@ -275,14 +275,22 @@ class UploadService:
         if not await self.metadata.start_upload_completion(upload.id, file_id):
             raise self._state_error(await self._get(project_id, upload_id), "be completed")
         blob_key = new_blob_key()
+        leases = self.files.leases
+        await leases.begin(blob_key, "compose")
+        await leases.step("compose.intent", blob_key)
         try:
             info = await self.blobs.compose(blob_key, [p.blob_key for p in ordered])
         except BlobNotFound:
+            await self.files.discard_blob(blob_key)
             # Parts vanish only when the Upload was cancelled or expired meanwhile.
             current = await self._get(project_id, upload_id)
             if current.status_at(self.clock.now()) != "pending":
                 raise self._state_error(current, "be completed") from None
             raise
+        except BaseException:
+            await self.files.discard_blob(blob_key)
+            raise
+        await leases.step("compose.composed", blob_key)
         try:
             if info.size != upload.bytes:
                 raise StorageError(
@@ -297,7 +305,7 @@ class UploadService:
                         param="md5",
                     )
         except BaseException:
-            await self.blobs.delete(blob_key)
+            await self.files.discard_blob(blob_key)
             raise
         record = await self.files.publish_file(
             project_id,

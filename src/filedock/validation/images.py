@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from typing import IO
 from urllib.parse import urlsplit
 
-from PIL import Image, UnidentifiedImageError
-
 # Pillow format name -> our name. Fine-tuning data takes JPEG, PNG and WEBP; `vision` uploads
 # also take (non-animated) GIF.
 FINE_TUNE_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
@@ -51,6 +49,9 @@ def inspect_image(
     source: IO[bytes], size: int, *, formats: dict[str, str], max_bytes: int
 ) -> ImageFacts:
     """Open, check and decode one image; raise ImageProblem when OpenAI would refuse it."""
+    # Imported on first use: a server start must not pay for Pillow (about 30 ms).
+    from PIL import Image, UnidentifiedImageError
+
     if size == 0:
         raise ImageProblem("invalid_image", "the image is empty")
     if size > max_bytes:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import functools
 import threading
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import tiktoken
-from tiktoken.load import load_tiktoken_bpe
+if TYPE_CHECKING:
+    import tiktoken
 
 ENDOFTEXT = "<|endoftext|>"
 ENDOFPROMPT = "<|endofprompt|>"
@@ -59,6 +60,10 @@ _lock = threading.Lock()
 
 @functools.cache
 def _load(name: str) -> tiktoken.Encoding:
+    # Imported here, not at the top: a server start must not pay for it (about 60 ms).
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
     filename, sha256, pattern, special = ENCODINGS[name]
     path = resources.files("filedock.validation") / "data" / filename
     with resources.as_file(path) as local:

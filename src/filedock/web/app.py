@@ -16,9 +16,8 @@ from filedock.clock import Clock
 from filedock.components import Components
 from filedock.errors import FiledockError, InvalidRequest, MethodNotAllowed, NotFound, ServerError
 from filedock.settings import Settings
-from filedock.web.middleware.auth import AuthMiddleware, RequestIdMiddleware
-from filedock.web.middleware.guard import GuardMiddleware
-from filedock.web.middleware.observability import install_observability
+from filedock.web.middleware.observability import RequestObserver, metrics_endpoint
+from filedock.web.middleware.request import RequestMiddleware
 from filedock.web.responses import JSONResponse, error_response
 from filedock.web.routes import admin, batches, files, uploads
 from filedock.web.routes.dashboard import dashboard_routes
@@ -68,7 +67,7 @@ def _allowed_methods(request: Request) -> str:
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.error("request %s failed unexpectedly", request.state.request_id, exc_info=exc)
     response = error_response(ServerError("The server had an error while processing your request."))
-    # This response is sent from outside RequestIdMiddleware, so the id is added here.
+    # This response is sent from outside RequestMiddleware, so the id is added here.
     response.headers["x-request-id"] = request.state.request_id
     return response
 
@@ -122,13 +121,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.components = components
-    app.add_middleware(
-        GuardMiddleware, limiter=lambda: components.limiter, projects=lambda: components.projects
-    )
-    app.add_middleware(AuthMiddleware, keys=lambda: components.keys)
-    # Dashboard at / and metrics at /metrics (public: auth guards /v1 only). Observability goes
-    # on before RequestIdMiddleware so it runs inside it and sees the request id.
+    # Dashboard at / and metrics at /metrics (public: authentication guards /v1 only).
     app.router.routes.extend(dashboard_routes())
-    install_observability(app, settings, components.metrics)
-    app.add_middleware(RequestIdMiddleware)
+    metrics = components.metrics
+    app.state.metrics = metrics
+    if settings.metrics_enabled:
+        app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+    observer = RequestObserver(metrics, lambda: app.router.routes, access=settings.access_log)
+    app.add_middleware(RequestMiddleware, components=components, observer=observer)
     return app

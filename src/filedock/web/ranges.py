@@ -1,4 +1,4 @@
-"""HTTP Range requests (RFC 9110): one byte range, or the whole file."""
+"""Reading the request headers of RFC 9110 for a stored blob: Range, If-None-Match, If-Range."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(start, end exclusive) for a single satisfiable range; None to send the whole file.
 
     Malformed and multi-range headers are ignored (the whole file is sent), as RFC 9110 allows.
+    Raises RangeNotSatisfiable (416, with `Content-Range: bytes */size`) for a range past the end.
     """
     if not header:
         return None
@@ -36,3 +37,23 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             headers={"Content-Range": f"bytes */{size}"},
         )
     return start, end
+
+
+def _opaque(tag: str) -> str:
+    tag = tag.strip()
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(if_none_match: str, etag: str) -> bool:
+    """Whether `If-None-Match` names `etag` (weak comparison, `*` matches): answer 304."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(_opaque(tag) == etag for tag in if_none_match.split(","))
+
+
+def range_still_valid(if_range: str, etag: str) -> bool:
+    """Whether a Range may be served under `If-Range` (strong comparison with our ETag).
+
+    A weak tag or an HTTP date never matches (no Last-Modified is sent): the whole file is sent.
+    """
+    return if_range.strip() == etag

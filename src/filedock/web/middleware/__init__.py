@@ -1,1 +1,1 @@
-"""Pure ASGI middleware: request ids, authentication, limits, metrics."""
+"""The request middleware (request.py: one pass per request) and what it records and answers."""

@@ -1,54 +1,48 @@
-"""Request metrics and log context (pure ASGI), and the GET /metrics endpoint."""
+"""What the request middleware records: metrics by route template, the access log, GET /metrics."""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.metrics import Counter, Histogram
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import Scope
 
 from filedock.components import Components
-from filedock.logs import request_id_var
+from filedock.logs import redact_query
 from filedock.metrics import Metrics
-from filedock.settings import Settings
-from filedock.web.middleware.auth import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("filedock.access")
 UNMATCHED = "<unmatched>"
 
 
-def _is_upload(method: str, path: str) -> bool:
+def is_upload(method: str, path: str) -> bool:
+    """Requests whose body bytes count as uploaded (POST /v1/files, Upload parts)."""
     return method == "POST" and (
         path == "/v1/files" or (path.startswith("/v1/uploads/") and path.endswith("/parts"))
     )
 
 
-def _is_download(method: str, path: str) -> bool:
+def is_download(method: str, path: str) -> bool:
+    """Requests whose response bytes count as downloaded (a file's content)."""
     return method == "GET" and path.startswith("/v1/files/") and path.endswith("/content")
 
 
-class ObservabilityMiddleware:
-    """Times each request, counts it by route template and status, sets the log request id.
+class RequestObserver:
+    """Counts and times requests by method, route template and status; writes the access log.
 
-    Kept cheap: no per-request allocation beyond two closures, labelled children cached.
+    Kept cheap: route templates by endpoint and labelled metric children are cached.
     """
 
     def __init__(
-        self,
-        app: ASGIApp,
-        metrics: Metrics,
-        routes: Callable[[], list[BaseRoute]],
-        access: bool = False,
+        self, metrics: Metrics, routes: Callable[[], list[BaseRoute]], access: bool
     ) -> None:
-        self.app = app
         self.metrics = metrics
         self.routes = routes
         self.access = access
@@ -56,7 +50,8 @@ class ObservabilityMiddleware:
         self._counters: dict[tuple[str, str, int], Counter] = {}
         self._timers: dict[tuple[str, str], Histogram] = {}
 
-    def _template(self, scope: Scope) -> str:
+    def template(self, scope: Scope) -> str:
+        """The route template that served (or would have served) the request."""
         if self._templates is None:
             templates: dict[Any, str] = {}
             for route in self.routes():
@@ -75,70 +70,41 @@ class ObservabilityMiddleware:
                 return self._templates.get(child.get("endpoint"), UNMATCHED)
         return UNMATCHED
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = request_id_var.set(scope.get("state", {}).get("request_id"))
+    def record(self, scope: Scope, status: int, elapsed: float) -> None:
         method: str = scope["method"]
+        route = self.template(scope)
+        key = (method, route, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = self.metrics.requests.labels(method, route, str(status))
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = self.metrics.latency.labels(method, route)
+        timer.observe(elapsed)
+        if self.access:
+            self._log(scope, method, route, status, elapsed)
+
+    def _log(self, scope: Scope, method: str, route: str, status: int, elapsed: float) -> None:
         path: str = scope["path"]
-        metrics = self.metrics
-        status = 500
-        start = time.perf_counter()
-        upload = _is_upload(method, path)
-        download = _is_download(method, path)
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif download and message["type"] == "http.response.body" and status < 300:
-                metrics.downloaded_bytes.inc(len(message.get("body", b"")))
-            await send(message)
-
-        inner_receive = receive
-        if upload:
-            metrics.uploads_in_flight.inc()
-
-            async def receive_counted() -> Message:
-                message = await receive()
-                if message["type"] == "http.request":
-                    metrics.uploaded_bytes.inc(len(message.get("body", b"")))
-                return message
-
-            inner_receive = receive_counted
-        try:
-            await self.app(scope, inner_receive, send_observed)
-        finally:
-            elapsed = time.perf_counter() - start
-            if upload:
-                metrics.uploads_in_flight.dec()
-            route = self._template(scope)
-            key = (method, route, status)
-            counter = self._counters.get(key)
-            if counter is None:
-                counter = self._counters[key] = metrics.requests.labels(method, route, str(status))
-            counter.inc()
-            timer = self._timers.get((method, route))
-            if timer is None:
-                timer = self._timers[(method, route)] = metrics.latency.labels(method, route)
-            timer.observe(elapsed)
-            if self.access:
-                access_log.info(
-                    "%s %s %s %.1fms",
-                    method,
-                    path,
-                    status,
-                    elapsed * 1000,
-                    extra={
-                        "method": method,
-                        "path": path,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                    },
-                )
-            request_id_var.reset(token)
+        # A key sent as ?api_key= (or any secret-looking parameter) is never written.
+        query = redact_query(scope.get("query_string", b"").decode("latin-1"))
+        target = f"{path}?{query}" if query else path
+        access_log.info(
+            "%s %s %s %.1fms",
+            method,
+            target,
+            status,
+            elapsed * 1000,
+            extra={
+                "method": method,
+                "path": path,
+                "query": query,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+            },
+        )
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -147,20 +113,3 @@ async def metrics_endpoint(request: Request) -> Response:
     await metrics.refresh_storage(components.metadata, components.clock.now())
     body = await anyio.to_thread.run_sync(metrics.exposition)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-
-def install_observability(app: Starlette, settings: Settings, metrics: Metrics) -> None:
-    """Serve `metrics` (the app's own, built by Components) at /metrics and add the observing
-    middleware.
-
-    Call it before adding RequestIdMiddleware, so this middleware runs inside it and sees the id.
-    """
-    app.state.metrics = metrics
-    if settings.metrics_enabled:
-        app.router.routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
-    app.add_middleware(
-        ObservabilityMiddleware,
-        metrics=metrics,
-        routes=lambda: app.router.routes,
-        access=settings.access_log,
-    )

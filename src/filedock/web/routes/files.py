@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import mimetypes
-import urllib.parse
-from collections.abc import AsyncIterator
+import functools
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from filedock.services.files import LIST_LIMIT_MAX, FileService
 from filedock.services.keys import Principal
 from filedock.web.forms import FileForm
 from filedock.web.multipart import feed_multipart, multipart_boundary
-from filedock.web.ranges import parse_range
-from filedock.web.responses import JSONResponse
+from filedock.web.responses import BlobResponse, JSONResponse
 from filedock.web.schemas import FileDeleted, file_list, file_object, query_int
 
 # Room for the multipart framing and text fields around the file part.
 MULTIPART_OVERHEAD = 1024 * 1024
-EXTRA_TYPES = {".jsonl": "application/jsonl", ".md": "text/markdown", ".ts": "text/typescript"}
 
 
 def _service(request: Request) -> FileService:
@@ -66,6 +62,10 @@ async def list_files(request: Request) -> Response:
         # Given but empty is a bad value like any other, not the default.
         order=query.get("order", "desc"),
         after=query.get("after") or None,
+        # filedock extensions (docs/api.md); OpenAI clients never send them
+        status=query.get("status") or None,
+        search=query.get("search") or None,
+        sort=query.get("sort") or "created_at",
     )
     return JSONResponse(file_list(page))
 
@@ -82,43 +82,14 @@ async def delete_file(request: Request) -> Response:
     return JSONResponse(FileDeleted(id=record.id))
 
 
-def content_type_for(filename: str) -> str:
-    lowered = filename.lower()
-    for extension, ctype in EXTRA_TYPES.items():
-        if lowered.endswith(extension):
-            return ctype
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
-    return guessed or "application/octet-stream"
-
-
-def content_disposition(filename: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%;' else "_" for ch in filename)
-    exact = urllib.parse.quote(filename, safe="")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
-
-
 async def download_file(request: Request) -> Response:
     service = _service(request)
     record = await service.download_file(_project(request), request.path_params["file_id"])
-    span = parse_range(request.headers.get("range"), record.bytes)
-    start, end = span if span else (0, record.bytes)
-    headers = {
-        "Content-Length": str(end - start),
-        "Content-Disposition": content_disposition(record.filename),
-        "ETag": f'"{record.sha256}"',
-        "Accept-Ranges": "bytes",
-    }
-    if span:
-        headers["Content-Range"] = f"bytes {start}-{end - 1}/{record.bytes}"
-    # HEAD gets the same headers; the bytes are not read (the server would discard them).
-    wanted = end > start and request.method != "HEAD"
-    body = await service.open_content(record, start, end) if wanted else _empty()
-    return StreamingResponse(
-        body,
-        status_code=206 if span else 200,
-        headers=headers,
-        media_type=content_type_for(record.filename),
+    return BlobResponse(
+        size=record.bytes,
+        filename=record.filename,
+        digest=record.sha256,
+        open_range=functools.partial(service.open_content, record),
     )
 
 
@@ -137,11 +108,6 @@ async def retrieve_file_report(request: Request) -> Response:
             **{k: v for k, v in found.report.items() if k != "object"},
         }
     )
-
-
-async def _empty() -> AsyncIterator[bytes]:
-    return
-    yield b""
 
 
 routes = [

@@ -1,0 +1,94 @@
+"""blob_intents (the blob ledger), rate_limits (shared rate-limit buckets)
+
+Revision ID: 0005
+Revises: 0003
+
+Before the first byte of any blob is written, its key is recorded in `blob_intents` with a lease
+(`state` = held). The row that publishes the blob (a file or an Uploads part) consumes the intent
+in the same statement, by the triggers below: every code path that inserts such a row, on any
+backend, does it without having to remember. A sweeper that found the lease lapsed first marks
+the intent `claimed` (then `swept` once the bytes are gone); an insert that meets such an intent
+fails, so a row can never be published for bytes a sweep is deleting or has deleted.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+TABLES_WITH_BLOBS = ("files", "upload_parts")
+
+SQLITE_TRIGGERS = tuple(
+    f"""CREATE TRIGGER {table}_consume_intent AFTER INSERT ON {table}
+    BEGIN
+        SELECT RAISE(ABORT, 'blob lease lost: the sweeper claimed this blob')
+        WHERE EXISTS (
+            SELECT 1 FROM blob_intents WHERE key = NEW.blob_key AND state <> 'held'
+        );
+        DELETE FROM blob_intents WHERE key = NEW.blob_key;
+    END"""
+    for table in TABLES_WITH_BLOBS
+)
+
+POSTGRES_TRIGGERS = (
+    """CREATE FUNCTION consume_blob_intent() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        found_state TEXT;
+    BEGIN
+        -- Deleting locks the intent: a sweeper's claim waits for this transaction, or this
+        -- waits for the claim and then sees its state.
+        DELETE FROM blob_intents WHERE key = NEW.blob_key RETURNING state INTO found_state;
+        IF found_state IS NOT NULL AND found_state <> 'held' THEN
+            RAISE EXCEPTION 'blob lease lost: the sweeper claimed blob %', NEW.blob_key;
+        END IF;
+        RETURN NEW;
+    END $$""",
+    *(
+        f"""CREATE TRIGGER {table}_consume_intent AFTER INSERT ON {table}
+        FOR EACH ROW EXECUTE FUNCTION consume_blob_intent()"""
+        for table in TABLES_WITH_BLOBS
+    ),
+)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "blob_intents",
+        sa.Column("key", sa.Text(), primary_key=True),
+        # What the blob is for: file, part, compose (a composed Uploads file), ...
+        sa.Column("kind", sa.Text(), nullable=False),
+        # The server process holding the lease, or the sweeper that claimed it.
+        sa.Column("owner", sa.Text(), nullable=False),
+        # held (work in progress) -> claimed (a sweeper is deleting) -> swept (bytes gone)
+        sa.Column("state", sa.Text(), nullable=False),
+        sa.Column("lease_until", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+    )
+    # The periodic sweep reads lapsed leases only: (state, lease_until) is its range scan.
+    op.create_index("blob_intents_state_lease", "blob_intents", ["state", "lease_until"])
+    op.create_table(
+        "rate_limits",
+        sa.Column("key_id", sa.Text(), primary_key=True),
+        sa.Column("kind", sa.Text(), primary_key=True),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        # Milliseconds since the epoch of the last refill.
+        sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+    )
+    triggers = POSTGRES_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_TRIGGERS
+    for statement in triggers:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in TABLES_WITH_BLOBS:
+            op.execute(f"DROP TRIGGER {table}_consume_intent ON {table}")
+        op.execute("DROP FUNCTION consume_blob_intent()")
+    else:
+        for table in TABLES_WITH_BLOBS:
+            op.execute(f"DROP TRIGGER {table}_consume_intent")
+    op.drop_table("rate_limits")
+    op.drop_table("blob_intents")
