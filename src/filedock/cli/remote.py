@@ -326,3 +326,6 @@ def register_client_commands(group: click.Group) -> None:
     """Add the client commands to the `filedock` group."""
     for command in COMMANDS:
         group.add_command(command)
+    from filedock.cli.batch import batch  # imports this module: loaded after it
+
+    group.add_command(batch)

@@ -22,7 +22,15 @@ from filedock.client.errors import (
     UnprocessableEntityError,
     UploadCancelled,
 )
-from filedock.client.types import FileDeleted, FileList, FileObject, Upload
+from filedock.client.types import (
+    Batch,
+    BatchList,
+    BatchRequestCounts,
+    FileDeleted,
+    FileList,
+    FileObject,
+    Upload,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -30,6 +38,9 @@ __all__ = [
     "AsyncFilesClient",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
+    "BatchList",
+    "BatchRequestCounts",
     "ConflictError",
     "FileDeleted",
     "FileList",

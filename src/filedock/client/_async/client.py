@@ -1,4 +1,5 @@
-"""The client: `client.files` and `client.uploads` of any OpenAI-compatible Files API, on httpx.
+"""The client: `client.files`, `client.uploads` and `client.batches` of any OpenAI-compatible
+server, on httpx.
 
 Written once, async (file reads and writes in worker threads, so an event loop never blocks on
 disk); client/_sync/ is generated from these files by scripts/gen_sync_client.py.
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from filedock.client._async.batches import AsyncBatches
 from filedock.client._async.files import AsyncFiles
 from filedock.client._async.uploads import AsyncUploads
 from filedock.client._common import (
@@ -64,6 +66,7 @@ class AsyncFilesClient:
         )
         self.files = AsyncFiles(self)
         self.uploads = AsyncUploads(self)
+        self.batches = AsyncBatches(self)
 
     async def close(self) -> None:
         await self._http.aclose()

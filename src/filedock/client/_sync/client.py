@@ -1,5 +1,6 @@
 # GENERATED from src/filedock/client/_async/client.py by scripts/gen_sync_client.py: do not edit.
-"""The client: `client.files` and `client.uploads` of any OpenAI-compatible Files API, on httpx.
+"""The client: `client.files`, `client.uploads` and `client.batches` of any OpenAI-compatible
+server, on httpx.
 
 Written once, async (file reads and writes in worker threads, so an event loop never blocks on
 disk); client/_sync/ is generated from these files by scripts/gen_sync_client.py.
@@ -20,6 +21,7 @@ from filedock.client._common import (
     DEFAULT_PART_SIZE,
     ClientConfig,
 )
+from filedock.client._sync.batches import Batches
 from filedock.client._sync.files import Files
 from filedock.client._sync.uploads import Uploads
 from filedock.client.errors import (
@@ -65,6 +67,7 @@ class FilesClient:
         )
         self.files = Files(self)
         self.uploads = Uploads(self)
+        self.batches = Batches(self)
 
     def close(self) -> None:
         self._http.close()

@@ -1,7 +1,7 @@
 """batches, batch_requests, engine_slots and webhook_events (the Batch API)
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 """
 
 import sqlalchemy as sa
