@@ -12,7 +12,7 @@ from filedock.settings import Settings
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "filedock"
 # What only web/ (and the entry points above it) may import.
-HTTP_ONLY = ("starlette", "filedock.web", "filedock.cli", "python_multipart", "uvicorn", "msgspec")
+HTTP_ONLY = ("starlette", "filedock.web", "filedock.cli", "python_multipart", "uvicorn")
 
 
 def _imports(path: Path) -> set[str]:

@@ -22,12 +22,13 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from filedock.clock import Clock
 from filedock.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("filedock.engines")
 
@@ -166,6 +167,8 @@ class Engine:
     """
 
     def __init__(self, config: EngineConfig, clock: Clock) -> None:
+        import httpx  # on first use: a server with no engine never loads it
+
         self.config = config
         self.name = config.name
         self.clock = clock
@@ -192,6 +195,8 @@ class Engine:
 
     async def send(self, url: str, body: bytes) -> EngineAnswer:
         """POST one request; `url` is the line's (`/v1/x` goes to `<engine url>/x`)."""
+        import httpx  # on first use: a server with no engine never loads it
+
         path = url.removeprefix("/v1")
         shard = self._busy.index(min(self._busy))
         self._busy[shard] += 1
@@ -226,6 +231,8 @@ class Engine:
 
     async def _listed_models(self) -> set[str] | None:
         """GET /models (cached a minute); None when the engine does not say."""
+        import httpx  # on first use: a server with no engine never loads it
+
         now = time.monotonic()
         if self._models is not None and now - self._models[0] < MODELS_CACHE_SECONDS:
             return self._models[1]

@@ -19,8 +19,8 @@ import json
 import logging
 import random
 import secrets
+from typing import TYPE_CHECKING
 
-import httpx
 from standardwebhooks.webhooks import Webhook
 
 from filedock.clock import Clock
@@ -28,6 +28,9 @@ from filedock.errors import MetadataError
 from filedock.ids import new_event_id
 from filedock.metadata.webhook_events import WebhookEvent, WebhookEventRows
 from filedock.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("filedock.webhooks")
 
@@ -100,6 +103,8 @@ class WebhookSender:
     async def start(self) -> None:
         if not self.enabled:
             return
+        import httpx  # only with a webhook URL: a server without one never loads it
+
         self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
         self._task = asyncio.create_task(self._run())
 
@@ -126,6 +131,8 @@ class WebhookSender:
         return len(events)
 
     async def _deliver(self, event: WebhookEvent) -> None:
+        import httpx  # loaded by start() already
+
         assert self._client is not None
         timestamp = self.clock.now()
         headers = signed_headers(self.settings.webhook_secret, event.id, timestamp, event.body)
