@@ -5,9 +5,8 @@ boto3 was chosen over obstore because filedock needs the low-level multipart cal
 does not expose: ListMultipartUploads/AbortMultipartUpload (clean-up of uploads whose server died)
 and UploadPartCopy (server-side composition for the Uploads API). See README's design section.
 
-Writes: bytes go to a multipart upload in parts of PART_SIZE (a few parts in flight at once, so
-memory per upload stays bounded); blobs smaller than one part are sent with one PUT at commit.
-Nothing is visible under the key until CompleteMultipartUpload/PUT; failures abort the upload.
+Writes (parts, the multipart writer) live in blobs/s3_writer.py; the boto3 client, the bucket
+check and the error mapping in blobs/s3_client.py.
 """
 
 from __future__ import annotations
@@ -16,164 +15,27 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import anyio.to_thread
-import boto3
-import botocore.config
 import botocore.exceptions
 
 from filedock.blobs.base import READ_CHUNK, BlobInfo, BlobStore, BlobWriter
+from filedock.blobs.s3_client import (
+    MISSING,
+    S3Location,
+    check_bucket,
+    error_code,
+    make_client,
+    storage_error,
+)
+from filedock.blobs.s3_writer import PART_SIZE, PROCESS_PARTS_IN_FLIGHT, MiB, S3BlobWriter
 from filedock.errors import BlobNotFound, StorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MiB = 1024 * 1024
-# S3 needs parts of at least 5 MiB (except the last). Measured on Swift s3api on a quiet 2-core
-# machine (bench/bench_scale.py): 8 MiB x 4 in flight reached 0.80x of a direct boto3 put (the
-# per-part cost competes with the store for the CPU), 16 MiB x 3 reached 0.98x but 69 MiB of peak
-# memory, 12 MiB x 3 reached 0.97x with 48 MiB.
-PART_SIZE = 12 * MiB
-# Parts uploaded concurrently per writer: overlaps network round trips. Memory per upload is about
-# (PARTS_IN_FLIGHT + 1) * PART_SIZE.
-PARTS_IN_FLIGHT = 3
-# Parts in flight for the whole process, so many concurrent uploads stay bounded too (192 MiB);
-# a writer over budget waits in its worker thread, which slows only the uploads competing for it.
-PROCESS_PARTS_IN_FLIGHT = 16
-MAX_PARTS = 10_000
-_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
-STORAGE_SETTING = "FILEDOCK_STORAGE_URL"
-
-
-@dataclass(frozen=True)
-class S3Location:
-    """`s3://bucket/prefix` split into its parts (prefix without surrounding slashes)."""
-
-    bucket: str
-    prefix: str
-
-    @classmethod
-    def parse(cls, url: str) -> S3Location:
-        parts = urlsplit(url)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"{STORAGE_SETTING}: not an S3 URL: {url!r} (use s3://bucket/prefix)")
-        bucket = parts.netloc
-        if not 3 <= len(bucket) <= 63:
-            raise ValueError(f"{STORAGE_SETTING}: bucket names have 3 to 63 characters: {bucket!r}")
-        return cls(bucket, parts.path.strip("/"))
-
-
-def _code(exc: botocore.exceptions.ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _storage_error(action: str, exc: Exception) -> StorageError:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return StorageError(f"Object store refused to {action}: {_code(exc)}")
-    return StorageError(f"Object store unreachable while trying to {action}: {exc}")
-
-
-class S3BlobWriter(BlobWriter):
-    """One upload's bytes: buffered into parts, sent as a multipart upload (or one PUT)."""
-
-    def __init__(self, store: S3BlobStore, key: str) -> None:
-        super().__init__(key)
-        self._store = store
-        self._object_key = store.object_key(key)
-        self._part = bytearray()
-        self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
-        self._pending: list[concurrent.futures.Future[dict[str, Any]]] = []
-
-    # runs in a worker thread (the base class serialises calls) -------------------------------
-    def _write_block(self, block: bytes) -> None:
-        self._part += block
-        if len(self._part) >= PART_SIZE:
-            part = bytes(self._part)
-            self._part.clear()
-            self._send_part(part)
-
-    def _start_multipart(self) -> str:
-        """Create the multipart upload (idempotent); the Uploads API can add copied parts to it."""
-        if self._upload_id is None:
-            try:
-                created = self._store.client.create_multipart_upload(
-                    Bucket=self._store.bucket, Key=self._object_key
-                )
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                raise _storage_error("start an upload", exc) from exc
-            self._upload_id = created["UploadId"]
-        return self._upload_id
-
-    def _send_part(self, data: bytes) -> None:
-        upload_id = self._start_multipart()
-        number = len(self._parts) + len(self._pending) + 1
-        if number > MAX_PARTS:
-            raise StorageError(f"File too large for the object store ({MAX_PARTS} parts)")
-        # Bound memory: wait for the oldest part before queueing another.
-        while len(self._pending) >= PARTS_IN_FLIGHT:
-            self._parts.append(self._pending.pop(0).result())
-        self._store.part_budget.acquire()
-        try:
-            future = self._store.executor.submit(
-                self._store.upload_part, self._object_key, upload_id, number, data
-            )
-        except BaseException:
-            self._store.part_budget.release()
-            raise
-        future.add_done_callback(lambda _: self._store.part_budget.release())
-        self._pending.append(future)
-
-    def _wait_parts(self) -> None:
-        while self._pending:
-            self._parts.append(self._pending.pop(0).result())
-
-    def _publish(self) -> None:
-        client, bucket = self._store.client, self._store.bucket
-        try:
-            if self._upload_id is None:
-                # Small blob: one PUT, atomic by nature.
-                client.put_object(Bucket=bucket, Key=self._object_key, Body=bytes(self._part))
-            else:
-                if self._part or (not self._parts and not self._pending):
-                    self._send_part(bytes(self._part))
-                self._part.clear()
-                self._wait_parts()
-                parts = sorted(self._parts, key=lambda p: int(p["PartNumber"]))
-                client.complete_multipart_upload(
-                    Bucket=bucket,
-                    Key=self._object_key,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                )
-                self._upload_id = None
-        except StorageError:
-            self._discard()
-            raise
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            self._discard()
-            raise _storage_error("store file bytes", exc) from exc
-        finally:
-            self._part = bytearray()
-
-    def _discard(self) -> None:
-        for future in self._pending:
-            future.cancel()
-        for future in self._pending:
-            with contextlib.suppress(Exception):
-                future.result()
-        self._pending.clear()
-        self._part = bytearray()
-        if self._upload_id is not None:
-            upload_id, self._upload_id = self._upload_id, None
-            # Best effort: if this fails the sweep of the blob ledger aborts it (`discard`).
-            with contextlib.suppress(Exception):
-                self._store.client.abort_multipart_upload(
-                    Bucket=self._store.bucket, Key=self._object_key, UploadId=upload_id
-                )
+__all__ = ["PART_SIZE", "S3BlobStore", "S3Location"]
 
 
 class S3BlobStore(BlobStore):
@@ -232,28 +94,6 @@ class S3BlobStore(BlobStore):
                 )
             return self._executor
 
-    def _make_client(self) -> S3Client:
-        config = botocore.config.Config(
-            region_name=self.region,
-            signature_version="s3v4",
-            s3={"addressing_style": "path" if self.path_style else "auto"},
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=60,
-            max_pool_connections=32,
-            # Many S3-compatible servers reject the newer default CRC32 trailer checksums.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        session = boto3.session.Session()
-        return session.client(
-            "s3",
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id=self._access_key_id,
-            aws_secret_access_key=self._secret_access_key,
-            config=config,
-        )
-
     def upload_part(
         self, object_key: str, upload_id: str, number: int, data: bytes
     ) -> dict[str, Any]:
@@ -262,38 +102,29 @@ class S3BlobStore(BlobStore):
                 Bucket=self.bucket, Key=object_key, UploadId=upload_id, PartNumber=number, Body=data
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise _storage_error("store file bytes", exc) from exc
+            raise storage_error("store file bytes", exc) from exc
         return {"PartNumber": number, "ETag": sent["ETag"]}
 
     def _check_bucket(self) -> None:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except botocore.exceptions.ClientError as exc:
-            code = _code(exc)
-            where = self.endpoint_url or f"AWS S3 ({self.region})"
-            if code in _MISSING:
-                raise StorageError(
-                    f"{STORAGE_SETTING}: bucket {self.bucket!r} does not exist at {where}"
-                ) from exc
-            if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
-                raise StorageError(
-                    f"{STORAGE_SETTING}: access to bucket {self.bucket!r} at {where} denied "
-                    f"({code}); check FILEDOCK_S3_ACCESS_KEY_ID and FILEDOCK_S3_SECRET_ACCESS_KEY"
-                ) from exc
-            raise StorageError(
-                f"{STORAGE_SETTING}: bucket {self.bucket!r} at {where} is unusable ({code})"
-            ) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise StorageError(
-                f"FILEDOCK_S3_ENDPOINT_URL: cannot reach the object store at "
-                f"{self.endpoint_url or 'AWS S3'} for {self.url}: {exc}"
-            ) from exc
+        check_bucket(
+            self.client,
+            bucket=self.bucket,
+            url=self.url,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+        )
 
     # lifecycle -----------------------------------------------------------------------------
     async def open(self) -> None:
         def connect() -> None:
             if self._client is None:
-                self._client = self._make_client()
+                self._client = make_client(
+                    endpoint_url=self.endpoint_url,
+                    region=self.region,
+                    access_key_id=self._access_key_id,
+                    secret_access_key=self._secret_access_key,
+                    path_style=self.path_style,
+                )
             self._check_bucket()
 
         await anyio.to_thread.run_sync(connect)
@@ -328,13 +159,13 @@ class S3BlobStore(BlobStore):
             try:
                 return self.client.get_object(**request)
             except botocore.exceptions.ClientError as exc:
-                if _code(exc) in _MISSING:
+                if error_code(exc) in MISSING:
                     raise BlobNotFound(f"Blob {key} is missing") from exc
-                if _code(exc) == "InvalidRange":
+                if error_code(exc) == "InvalidRange":
                     return None  # start at or past the end: nothing to send
-                raise _storage_error("read file bytes", exc) from exc
+                raise storage_error("read file bytes", exc) from exc
             except botocore.exceptions.BotoCoreError as exc:
-                raise _storage_error("read file bytes", exc) from exc
+                raise storage_error("read file bytes", exc) from exc
 
         response = await anyio.to_thread.run_sync(get)
         if response is None:
@@ -345,7 +176,7 @@ class S3BlobStore(BlobStore):
                 try:
                     chunk = await anyio.to_thread.run_sync(body.read, READ_CHUNK)
                 except (botocore.exceptions.BotoCoreError, OSError) as exc:
-                    raise _storage_error("read file bytes", exc) from exc
+                    raise storage_error("read file bytes", exc) from exc
                 if not chunk:
                     break
                 yield chunk
@@ -361,11 +192,11 @@ class S3BlobStore(BlobStore):
                     self.client.head_object(Bucket=self.bucket, Key=object_key)["ContentLength"]
                 )
             except botocore.exceptions.ClientError as exc:
-                if _code(exc) in _MISSING:
+                if error_code(exc) in MISSING:
                     raise BlobNotFound(f"Blob {key} is missing") from exc
-                raise _storage_error("read file size", exc) from exc
+                raise storage_error("read file size", exc) from exc
             except botocore.exceptions.BotoCoreError as exc:
-                raise _storage_error("read file size", exc) from exc
+                raise storage_error("read file size", exc) from exc
 
         return await anyio.to_thread.run_sync(head)
 
@@ -376,11 +207,11 @@ class S3BlobStore(BlobStore):
             try:
                 self.client.delete_object(Bucket=self.bucket, Key=object_key)
             except botocore.exceptions.ClientError as exc:
-                if _code(exc) in _MISSING:
+                if error_code(exc) in MISSING:
                     return  # already gone: deletes are idempotent
-                raise _storage_error("delete file bytes", exc) from exc
+                raise storage_error("delete file bytes", exc) from exc
             except botocore.exceptions.BotoCoreError as exc:
-                raise _storage_error("delete file bytes", exc) from exc
+                raise storage_error("delete file bytes", exc) from exc
 
         await anyio.to_thread.run_sync(remove)
 
@@ -396,7 +227,7 @@ class S3BlobStore(BlobStore):
                 try:
                     return self.client.list_objects_v2(**request)
                 except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                    raise _storage_error("list file bytes", exc) from exc
+                    raise storage_error("list file bytes", exc) from exc
 
             response = await anyio.to_thread.run_sync(page)
             for item in response.get("Contents", []):
@@ -456,7 +287,7 @@ class S3BlobStore(BlobStore):
         try:
             await anyio.to_thread.run_sync(copy)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise _storage_error("compose file bytes", exc) from exc
+            raise storage_error("compose file bytes", exc) from exc
         return sum(sizes)
 
     async def compose(self, dest_key: str, part_keys: Sequence[str]) -> BlobInfo:
@@ -491,7 +322,7 @@ class S3BlobStore(BlobStore):
             try:
                 response = self.client.list_multipart_uploads(**request)
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                raise _storage_error("list unfinished uploads", exc) from exc
+                raise storage_error("list unfinished uploads", exc) from exc
             found.extend(dict(upload) for upload in response.get("Uploads", []))
             if not response.get("IsTruncated"):
                 return found
@@ -519,10 +350,10 @@ class S3BlobStore(BlobStore):
                         Bucket=self.bucket, Key=object_key, UploadId=upload["UploadId"]
                     )
                 except botocore.exceptions.ClientError as exc:
-                    if _code(exc) not in {"NoSuchUpload", "404"}:
-                        raise _storage_error("abort an unfinished upload", exc) from exc
+                    if error_code(exc) not in {"NoSuchUpload", "404"}:
+                        raise storage_error("abort an unfinished upload", exc) from exc
                 except botocore.exceptions.BotoCoreError as exc:
-                    raise _storage_error("abort an unfinished upload", exc) from exc
+                    raise storage_error("abort an unfinished upload", exc) from exc
 
         await anyio.to_thread.run_sync(abort)
         await self.delete(key)
