@@ -12,9 +12,12 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from filedock.metadata.batch_results import LineResult, record_results, token_values
 from filedock.metadata.db import Database, Tx
 from filedock.metadata.table import Table
 from filedock.models import BatchLine, BatchRecord, BatchUsage, ClaimedLine
+
+__all__ = ["BatchCursorNotFound", "BatchRows", "Counts", "LineResult"]
 
 BATCHES = Table("batches", BatchRecord)
 LINES = Table("batch_requests", BatchLine)
@@ -30,30 +33,10 @@ class BatchCursorNotFound(LookupError):
 
 
 @dataclass(frozen=True)
-class LineResult:
-    """What a server records for a request it holds: its final outcome, or a retry."""
-
-    batch_id: str
-    line: int
-    owner: str
-    outcome: str | None  # completed, failed; None = give back for a retry
-    result: str | None = None  # the output/error file line (JSON text)
-    usage: BatchUsage | None = None
-    not_before_ms: int = 0  # retries: not sent again before this time
-    sent: bool = True  # False: given back unsent (its claim does not count as an attempt)
-
-
-@dataclass(frozen=True)
 class Counts:
     completed: int
     failed: int
     usage: BatchUsage | None
-
-
-def _tokens(u: BatchUsage | None) -> tuple[int | None, ...]:
-    if u is None:
-        return (None,) * 5
-    return (u.input_tokens, u.cached_tokens, u.output_tokens, u.reasoning_tokens, u.total_tokens)
 
 
 class BatchRows:
@@ -273,60 +256,8 @@ class BatchRows:
         )
 
     async def record(self, results: Sequence[LineResult]) -> list[bool]:
-        """Record outcomes (or give requests back) in one transaction; True where it counted.
-
-        A result counts only while its server still holds the request's lease: a request
-        whose lease ran out and was taken over, or that was fenced, is not recorded twice.
-        The leases are checked (and on PostgreSQL the rows locked) first, then every update
-        runs as one statement per kind, so a group costs a few statements, not one per result.
-        """
-        by_lease: dict[tuple[str, str], list[int]] = {}
-        for r in results:
-            by_lease.setdefault((r.batch_id, r.owner), []).append(r.line)
-        async with self.db.transaction() as tx:
-            held: set[tuple[str, int]] = set()
-            for (batch_id, owner), lines in by_lease.items():
-                for at in range(0, len(lines), 500):
-                    part = lines[at : at + 500]
-                    marks = ", ".join("?" for _ in part)
-                    rows = await tx.fetch_all(
-                        "SELECT line FROM batch_requests WHERE batch_id = ? AND state = 'leased' "
-                        f"AND lease_owner = ? AND line IN ({marks}){self.db.for_update}",
-                        [batch_id, owner, *part],
-                    )
-                    held.update((batch_id, int(row[0])) for row in rows)
-            counted: list[bool] = []
-            backs: list[tuple[object, ...]] = []
-            dones: list[tuple[object, ...]] = []
-            for r in results:
-                key = (r.batch_id, r.line)
-                counted.append(key in held)
-                if key not in held:
-                    continue
-                held.discard(key)  # a second result for the same request does not count
-                if r.outcome is None:
-                    backs.append((r.not_before_ms, 0 if r.sent else 1, r.batch_id, r.line, r.owner))
-                else:
-                    dones.append(
-                        (r.outcome, r.result, *_tokens(r.usage), r.batch_id, r.line, r.owner)
-                    )
-            if backs:
-                await tx.execute_many(
-                    "UPDATE batch_requests SET state = 'pending', not_before_ms = ?, "
-                    "attempts = attempts - ?, lease_owner = NULL, lease_until = NULL "
-                    "WHERE batch_id = ? AND line = ? AND state = 'leased' AND lease_owner = ?",
-                    backs,
-                )
-            if dones:
-                await tx.execute_many(
-                    "UPDATE batch_requests SET state = 'done', outcome = ?, result = ?, "
-                    "input_tokens = ?, cached_tokens = ?, output_tokens = ?, "
-                    "reasoning_tokens = ?, total_tokens = ?, lease_owner = NULL, "
-                    "lease_until = NULL WHERE batch_id = ? AND line = ? "
-                    "AND state = 'leased' AND lease_owner = ?",
-                    dones,
-                )
-        return counted
+        """Record outcomes (or give requests back) in one transaction; True where it counted."""
+        return await record_results(self.db, results)
 
     async def unfinished(self, batch_id: str, now: int) -> tuple[int, int]:
         """(requests not done, of which leased with a live lease)."""
@@ -385,7 +316,7 @@ class BatchRows:
         the webhook event (id, type, body) to the outbox. The lease holder only, once."""
         async with self.db.transaction() as tx:
             counts = await self.counts(batch_id, tx)
-            tokens = _tokens(counts.usage)
+            tokens = token_values(counts.usage)
             count = await tx.execute(
                 f"UPDATE batches SET status = ?, {stamp} = ?, output_file_id = ?, "
                 "error_file_id = ?, completed = ?, failed = ?, input_tokens = ?, "
