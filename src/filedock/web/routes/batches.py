@@ -8,10 +8,10 @@ from starlette.routing import Route
 
 from filedock.errors import InvalidRequest
 from filedock.services.batches import LIST_LIMIT_DEFAULT, BatchService
-from filedock.services.keys import Principal
 from filedock.web.batch_schemas import batch_list, batch_object
 from filedock.web.json_body import MAX_JSON_BYTES, decode_json, read_body
 from filedock.web.responses import JSONResponse
+from filedock.web.routes.context import project_of
 
 
 def _service(request: Request) -> BatchService:
@@ -19,14 +19,9 @@ def _service(request: Request) -> BatchService:
     return service
 
 
-def _project(request: Request) -> str:
-    principal: Principal = request.state.principal
-    return principal.project_id
-
-
 async def create_batch(request: Request) -> Response:
     body = decode_json(await read_body(request, MAX_JSON_BYTES))
-    record = await _service(request).create_batch(_project(request), body)
+    record = await _service(request).create_batch(project_of(request), body)
     return JSONResponse(batch_object(record))
 
 
@@ -40,21 +35,21 @@ async def list_batches(request: Request) -> Response:
             f"'{raw_limit}' is not a valid integer - 'limit'", param="limit"
         ) from None
     page = await _service(request).list_batches(
-        _project(request), after=params.get("after") or None, limit=limit
+        project_of(request), after=params.get("after") or None, limit=limit
     )
     return JSONResponse(batch_list(page))
 
 
 async def retrieve_batch(request: Request) -> Response:
     record = await _service(request).retrieve_batch(
-        _project(request), request.path_params["batch_id"]
+        project_of(request), request.path_params["batch_id"]
     )
     return JSONResponse(batch_object(record))
 
 
 async def cancel_batch(request: Request) -> Response:
     record = await _service(request).cancel_batch(
-        _project(request), request.path_params["batch_id"]
+        project_of(request), request.path_params["batch_id"]
     )
     return JSONResponse(batch_object(record))
 

@@ -9,10 +9,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from filedock.services.files import LIST_LIMIT_MAX, FileService
-from filedock.services.keys import Principal
 from filedock.web.forms import FileForm
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import BlobResponse, JSONResponse
+from filedock.web.routes.context import declared_length, project_of
 from filedock.web.schemas import FileDeleted, file_list, file_object, query_int
 
 # Room for the multipart framing and text fields around the file part.
@@ -24,26 +24,17 @@ def _service(request: Request) -> FileService:
     return service
 
 
-def _project(request: Request) -> str:
-    principal: Principal = request.state.principal
-    return principal.project_id
-
-
 async def create_file(request: Request) -> Response:
     service = _service(request)
     boundary = multipart_boundary(request.headers.get("content-type"))
-    declared = request.headers.get("content-length")
-    if (
-        declared
-        and declared.isdigit()
-        and int(declared) > service.size_limit(None) + MULTIPART_OVERHEAD
-    ):
+    declared = declared_length(request)
+    if declared is not None and declared > service.size_limit(None) + MULTIPART_OVERHEAD:
         # Answer before reading the body; the server discards what the client still sends.
         raise service.too_large(None)
-    upload = service.create_file(_project(request))
+    upload = service.create_file(project_of(request))
     form = FileForm(upload)
     try:
-        await upload.reserve(int(declared) if declared and declared.isdigit() else None)
+        await upload.reserve(declared)
         await feed_multipart(request.stream(), boundary, form)
         record = await form.finish()
     except BaseException:
@@ -56,7 +47,7 @@ async def create_file(request: Request) -> Response:
 async def list_files(request: Request) -> Response:
     query = request.query_params
     page = await _service(request).list_files(
-        _project(request),
+        project_of(request),
         purpose=query.get("purpose") or None,
         limit=query_int(query, "limit", LIST_LIMIT_MAX),
         # Given but empty is a bad value like any other, not the default.
@@ -72,19 +63,21 @@ async def list_files(request: Request) -> Response:
 
 async def retrieve_file(request: Request) -> Response:
     record = await _service(request).retrieve_file(
-        _project(request), request.path_params["file_id"]
+        project_of(request), request.path_params["file_id"]
     )
     return JSONResponse(file_object(record))
 
 
 async def delete_file(request: Request) -> Response:
-    record = await _service(request).delete_file(_project(request), request.path_params["file_id"])
+    record = await _service(request).delete_file(
+        project_of(request), request.path_params["file_id"]
+    )
     return JSONResponse(FileDeleted(id=record.id))
 
 
 async def download_file(request: Request) -> Response:
     service = _service(request)
-    record = await service.download_file(_project(request), request.path_params["file_id"])
+    record = await service.download_file(project_of(request), request.path_params["file_id"])
     return BlobResponse(
         size=record.bytes,
         filename=record.filename,
@@ -96,7 +89,7 @@ async def download_file(request: Request) -> Response:
 async def retrieve_file_report(request: Request) -> Response:
     """Documented extension: the full validation report of a file."""
     found = await _service(request).retrieve_file_report(
-        _project(request), request.path_params["file_id"]
+        project_of(request), request.path_params["file_id"]
     )
     record = found.file
     return JSONResponse(

@@ -6,12 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from filedock.services.keys import Principal
 from filedock.services.uploads import UploadService, UploadView
 from filedock.web.forms import PART_FIELD, PartForm
 from filedock.web.json_body import read_json
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import JSONResponse
+from filedock.web.routes.context import declared_length, project_of
 from filedock.web.schemas import (
     CompleteUploadRequest,
     CreateUploadRequest,
@@ -29,11 +29,6 @@ def _service(request: Request) -> UploadService:
     return service
 
 
-def _project(request: Request) -> str:
-    principal: Principal = request.state.principal
-    return principal.project_id
-
-
 def _render(view: UploadView) -> Response:
     return JSONResponse(upload_object(view.upload, view.file))
 
@@ -42,7 +37,7 @@ async def create_upload(request: Request) -> Response:
     body = await read_json(request, CreateUploadRequest)
     expires = body.expires_after
     view = await _service(request).create_upload(
-        _project(request),
+        project_of(request),
         filename=body.filename,
         purpose=body.purpose,
         bytes=body.bytes,
@@ -55,15 +50,14 @@ async def create_upload(request: Request) -> Response:
 async def add_upload_part(request: Request) -> Response:
     service = _service(request)
     boundary = multipart_boundary(request.headers.get("content-type"))
-    declared = request.headers.get("content-length")
+    declared = declared_length(request)
     if (
-        declared
-        and declared.isdigit()
-        and int(declared) > service.settings.upload_part_max_bytes + MULTIPART_OVERHEAD
+        declared is not None
+        and declared > service.settings.upload_part_max_bytes + MULTIPART_OVERHEAD
     ):
         # Answer before reading the body; the server discards what the client still sends.
         raise service.part_too_large()
-    part = await service.add_upload_part(_project(request), request.path_params["upload_id"])
+    part = await service.add_upload_part(project_of(request), request.path_params["upload_id"])
     form = PartForm(part)
     try:
         await feed_multipart(request.stream(), boundary, form, stream_text_fields=(PART_FIELD,))
@@ -77,7 +71,7 @@ async def add_upload_part(request: Request) -> Response:
 async def complete_upload(request: Request) -> Response:
     body = await read_json(request, CompleteUploadRequest)
     view = await _service(request).complete_upload(
-        _project(request), request.path_params["upload_id"], body.part_ids, body.md5
+        project_of(request), request.path_params["upload_id"], body.part_ids, body.md5
     )
     return _render(view)
 
@@ -85,7 +79,7 @@ async def complete_upload(request: Request) -> Response:
 async def cancel_upload(request: Request) -> Response:
     # The body is ignored: the SDK sends none (with a JSON Content-Type), curl may send `{}`.
     view = await _service(request).cancel_upload(
-        _project(request), request.path_params["upload_id"]
+        project_of(request), request.path_params["upload_id"]
     )
     return _render(view)
 
