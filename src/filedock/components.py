@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -29,6 +28,7 @@ from filedock.services.projects import ProjectService
 from filedock.services.quotas import QuotaService
 from filedock.services.ratelimit import Limiter, RateLimiter, SharedRateLimiter
 from filedock.services.sweeper import Sweeper
+from filedock.services.tasks import cancel_and_wait
 from filedock.services.uploads import UploadService
 from filedock.services.webhooks import WebhookSender
 from filedock.settings import Settings
@@ -194,11 +194,7 @@ class Components:
         await self.batch_runner.close()
         await self.webhooks.close()
         await self.processor.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         await self.leases.close()
         await self.blobs.close()

@@ -30,6 +30,7 @@ from filedock.services.batch_observer import Observers
 from filedock.services.batch_output import answered_line, unanswered_line
 from filedock.services.batch_recorder import ResultRecorder
 from filedock.services.engines import Engine, EngineAnswer
+from filedock.services.tasks import cancel_and_wait
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.batch_runner")
@@ -367,15 +368,8 @@ class EngineLane:
         """Abort what is in flight and give every held request and slot back."""
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        tasks = list(self.in_flight.values())
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait([self._task])
+        await cancel_and_wait(list(self.in_flight.values()))
         queued, self.queue = list(self.queue), deque()
         for p in queued:
             with contextlib.suppress(Exception):

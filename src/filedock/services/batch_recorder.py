@@ -8,10 +8,10 @@ next one, so the database sees a few transactions per round trip, not one per re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from filedock.metadata.batches import BatchRows, LineResult
+from filedock.services.tasks import cancel_and_wait
 
 log = logging.getLogger("filedock.batch_runner")
 
@@ -63,8 +63,6 @@ class ResultRecorder:
     async def close(self) -> None:
         """Record what is waiting, then stop."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         await self._flush()

@@ -38,6 +38,7 @@ from filedock.services.batch_recorder import ResultRecorder
 from filedock.services.engines import EngineRouter
 from filedock.services.files import FileService
 from filedock.services.processing import validation_options
+from filedock.services.tasks import cancel_and_wait
 from filedock.services.webhooks import WebhookSender, new_event
 from filedock.settings import Settings
 
@@ -382,19 +383,10 @@ class BatchRunner:
     async def close(self) -> None:
         """Stop: requests in flight are aborted and given back, so a restart resumes at once."""
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         for lane in self.lanes.values():
             await lane.close()
-        jobs = list(self._jobs.values())
-        for job in jobs:
-            job.cancel()
-        for job in jobs:
-            with contextlib.suppress(asyncio.CancelledError):
-                await job
+        await cancel_and_wait(list(self._jobs.values()))
         await self.recorder.close()
         await self.router.close()

@@ -14,7 +14,6 @@ run a sweep (or anything) at each of them, deterministically.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from filedock.clock import Clock
 from filedock.errors import MetadataError, StorageError
 from filedock.metadata.ledger import BlobLedger
+from filedock.services.tasks import cancel_and_wait
 
 log = logging.getLogger("filedock.leases")
 
@@ -109,7 +109,5 @@ class BlobLeases:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None

@@ -24,6 +24,7 @@ from filedock.errors import BlobNotFound, MetadataError, StorageError
 from filedock.metadata.base import MetadataStore
 from filedock.metrics import ProcessingMetrics
 from filedock.models import FileRecord
+from filedock.services.tasks import cancel_and_wait
 from filedock.settings import Settings
 from filedock.validation import CHECKED_PURPOSES, Report, ValidationOptions, validator_for
 
@@ -201,9 +202,7 @@ class Processor:
         except Exception:
             log.exception("processing %s failed", record.id)
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            await cancel_and_wait([renewer])
             self._active.pop(record.id, None)
             self._queued.discard(record.id)
             self._report_depth()
@@ -225,11 +224,7 @@ class Processor:
         tasks: list[asyncio.Task[Any]] = list(self._active.values())
         if self._loop_task is not None:
             tasks.append(self._loop_task)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(tasks)
         for file_id in held:
             with contextlib.suppress(MetadataError):
                 await self.metadata.release_processing_lease(file_id, self.owner)

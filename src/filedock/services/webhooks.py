@@ -27,6 +27,7 @@ from filedock.clock import Clock
 from filedock.errors import MetadataError
 from filedock.ids import new_event_id
 from filedock.metadata.webhook_events import WebhookEvent, WebhookEventRows
+from filedock.services.tasks import cancel_and_wait
 from filedock.settings import Settings
 
 if TYPE_CHECKING:
@@ -166,9 +167,7 @@ class WebhookSender:
     async def close(self) -> None:
         self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait([self._task])
             self._task = None
         if self._client is not None:
             await self._client.aclose()
