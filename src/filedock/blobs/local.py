@@ -13,7 +13,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 
 import anyio.to_thread
@@ -36,6 +36,15 @@ IOV_MAX = os.sysconf("SC_IOV_MAX") if hasattr(os, "sysconf") else 1024
 COPY_CHUNK = 1 << 30
 # Errors after which copy_file_range is given up for sendfile (old kernels, odd filesystems).
 _NO_COPY_FILE_RANGE = {errno.ENOSYS, errno.EXDEV, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _publish_durably(fd: int, temp: Path, final: Path) -> None:
+    """Make `temp` (open as `fd`: a file or a folder of links) durable, rename it to `final`,
+    then make the rename durable."""
+    os.fsync(fd)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(temp, final)
+    _fsync_dir(final.parent)
 
 
 def _copy_into(src_fd: int, dst_fd: int, count: int, use_copy_file_range: bool) -> bool:
@@ -96,10 +105,7 @@ class LocalBlobWriter(BlobWriter):
 
     def _publish(self) -> None:
         try:
-            os.fsync(self._fd)
-            self._final_path.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(self._temp_path, self._final_path)
-            _fsync_dir(self._final_path.parent)
+            _publish_durably(self._fd, self._temp_path, self._final_path)
         except OSError as exc:
             self._discard()
             raise StorageError(f"Could not store file bytes: {exc.strerror}") from exc
@@ -123,6 +129,15 @@ _NO_HARD_LINKS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errn
 
 class _HardLinksUnsupported(Exception):
     pass
+
+
+def _stamped(entries: Iterable[os.DirEntry[str]]) -> list[tuple[str, float]]:
+    """(name, mtime) of each entry still there when it is looked at."""
+    found: list[tuple[str, float]] = []
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            found.append((entry.name, entry.stat().st_mtime))
+    return found
 
 
 def _remove_tree_or_file(path: str | Path) -> None:
@@ -219,31 +234,20 @@ class LocalBlobStore(BlobStore):
 
     async def list_keys(self) -> AsyncIterator[tuple[str, float]]:
         def scan() -> list[tuple[str, float]]:
-            found: list[tuple[str, float]] = []
             if not self._blobs.exists():
-                return found
-            for shard in os.scandir(self._blobs):
-                if not shard.is_dir():
-                    continue
-                for entry in os.scandir(shard.path):
-                    with contextlib.suppress(FileNotFoundError):
-                        found.append((entry.name, entry.stat().st_mtime))
-            return found
+                return []
+            shards = [shard.path for shard in os.scandir(self._blobs) if shard.is_dir()]
+            return [item for shard in shards for item in _stamped(os.scandir(shard))]
 
         for item in await anyio.to_thread.run_sync(scan):
             yield item
 
     async def list_temporaries(self) -> AsyncIterator[tuple[str, float]]:
         def scan() -> list[tuple[str, float]]:
-            found: list[tuple[str, float]] = []
             if not self._tmp.exists():
-                return found
-            for entry in os.scandir(self._tmp):
-                if entry.name.startswith("."):
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    found.append((entry.name.split(".", 1)[0], entry.stat().st_mtime))
-            return found
+                return []
+            entries = (e for e in os.scandir(self._tmp) if not e.name.startswith("."))
+            return [(name.split(".", 1)[0], mtime) for name, mtime in _stamped(entries)]
 
         for item in await anyio.to_thread.run_sync(scan):
             yield item
@@ -302,10 +306,7 @@ class LocalBlobStore(BlobStore):
                     raise
                 total += os.stat(segment).st_size
             # The parts' bytes are durable already; make the links durable, then publish.
-            os.fsync(fd)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(temp, final)
-            _fsync_dir(final.parent)
+            _publish_durably(fd, temp, final)
             return total
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
@@ -332,10 +333,7 @@ class LocalBlobStore(BlobStore):
                     total += size
                 finally:
                     os.close(src)
-            os.fsync(fd)
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(temp, final)
-            _fsync_dir(final.parent)
+            _publish_durably(fd, temp, final)
             return total
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
