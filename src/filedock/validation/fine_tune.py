@@ -59,6 +59,19 @@ def example_kind(value: dict[str, Any]) -> str | None:
     return None
 
 
+def _fast_trained(messages: Any) -> bool:
+    """The fast path's check of decoded messages: every assistant message says something (text
+    or a call) and at least one of them is trained (its weight is not 0)."""
+    trained = False
+    for m in messages:
+        if m.__class__ is t.Assistant:
+            if m.content is None and not m.tool_calls and not m.function_call:
+                return False
+            if m.weight:
+                trained = True
+    return trained
+
+
 class FineTuneValidator(JsonlValidator):
     """Checks a `purpose=fine-tune` file (see docs/validation.md for every code)."""
 
@@ -130,16 +143,8 @@ class FineTuneValidator(JsonlValidator):
         # The common case, a chunk of valid chat examples of a chat file, in one tight loop.
         if self.format != CHAT or records[0].__class__ is not t.Chat:
             return False
-        assistant = t.Assistant
         for r in records:
-            trained = False
-            for m in r.messages:
-                if m.__class__ is assistant:
-                    if m.content is None and not m.tool_calls and not m.function_call:
-                        return False
-                    if m.weight:
-                        trained = True
-            if not trained:
+            if not _fast_trained(r.messages):
                 return False
         if self.options.count_tokens:
             text = t.chat_text
@@ -160,14 +165,7 @@ class FineTuneValidator(JsonlValidator):
         if self.format not in (None, CHAT):
             return False
         messages = record.messages
-        trained = False
-        for m in messages:
-            if m.__class__ is t.Assistant:
-                if m.content is None and not m.tool_calls and not m.function_call:
-                    return False
-                if m.weight:
-                    trained = True
-        if not trained:
+        if not _fast_trained(messages):
             return False
         if self.format is None:
             if messages[-1].__class__ is t.User:
