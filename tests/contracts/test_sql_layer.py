@@ -170,3 +170,13 @@ async def test_cancelled_transaction_rolls_back_and_frees_the_writer(db: Databas
     async with asyncio.timeout(10):
         await db.execute(THINGS.insert_sql, THINGS.values(Thing("y", "n", 2, None)))
     assert await db.fetch_all("SELECT id FROM things ORDER BY id") == [("y",)]
+
+
+async def test_sqlite_syncs_every_commit(tmp_path: Path) -> None:
+    """docs/deploy.md promises acknowledged rows survive power loss on SQLite: synchronous=FULL."""
+    db = await _open(f"sqlite:///{tmp_path / 'meta.sqlite3'}")
+    try:
+        assert await db.fetch_one("PRAGMA synchronous") == (2,)  # 2 = FULL
+        assert await db.fetch_one("PRAGMA journal_mode") == ("wal",)
+    finally:
+        await db.close()

@@ -389,4 +389,11 @@ class BatchRunner:
             await lane.close()
         await cancel_and_wait(list(self._jobs.values()))
         await self.recorder.close()
+        # Requests the lanes held when they stopped go back by their rows, not by what memory
+        # still knew: a claim cancelled before its lines were queued, or a send task cancelled
+        # before it first ran, would otherwise stay leased until the lease lapsed.
+        try:
+            await self.rows.release_lines(self.owner)
+        except Exception:
+            log.exception("giving back this server's batch requests failed; their leases lapse")
         await self.router.close()
