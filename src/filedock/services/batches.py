@@ -9,36 +9,20 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from filedock.clock import Clock
 from filedock.errors import BatchNotFound, InvalidRequest
 from filedock.ids import new_batch_id
 from filedock.metadata.batches import BatchCursorNotFound, BatchRows
-from filedock.models import BATCH_ENDPOINTS, BATCH_TERMINAL, BatchPage, BatchRecord
+from filedock.models import BATCH_TERMINAL, BatchPage, BatchRecord
 from filedock.services import audit
-from filedock.services.files import EXPIRY_MAX_SECONDS, EXPIRY_MIN_SECONDS, FileService
+from filedock.services.files import FileService
 from filedock.settings import Settings
 
 log = logging.getLogger("filedock.batches")
 
-CREATE_FIELDS = (
-    "input_file_id",
-    "endpoint",
-    "completion_window",
-    "metadata",
-    "output_expires_after",
-)
 LIST_LIMIT_MAX = 100
 LIST_LIMIT_DEFAULT = 20
-METADATA_MAX_KEYS = 16
-METADATA_KEY_MAX = 64
-METADATA_VALUE_MAX = 512
-
-
-def _one_of(value: Any, allowed: tuple[str, ...], param: str) -> InvalidRequest:
-    listed = "[" + ", ".join(f"'{a}'" for a in allowed) + "]"
-    return InvalidRequest(f"{json.dumps(value)} is not one of {listed} - '{param}'", param=param)
 
 
 class BatchService:
@@ -58,95 +42,21 @@ class BatchService:
         self.clock = clock
         self.kick = kick  # tells the runner there is news (a new or cancelled batch)
 
-    # rules ---------------------------------------------------------------------------------
-    def check_create(self, body: Any) -> dict[str, Any]:
-        """The create request's fields, checked; raises InvalidRequest."""
-        if not isinstance(body, dict):
-            raise InvalidRequest("The request body must be a JSON object.")
-        for key in body:
-            if key not in CREATE_FIELDS:
-                raise InvalidRequest(
-                    f"Additional properties are not allowed ('{key}' was unexpected)", param=key
-                )
-        for key in ("input_file_id", "endpoint", "completion_window"):
-            if key not in body:
-                raise InvalidRequest(f"'{key}' is a required property", param=key)
-        if not isinstance(body["input_file_id"], str) or not body["input_file_id"]:
-            raise InvalidRequest(
-                f"{json.dumps(body['input_file_id'])} is not of type 'string' - 'input_file_id'",
-                param="input_file_id",
-            )
-        if body["endpoint"] not in BATCH_ENDPOINTS:
-            raise _one_of(body["endpoint"], BATCH_ENDPOINTS, "endpoint")
-        if body["completion_window"] != "24h":
-            raise _one_of(body["completion_window"], ("24h",), "completion_window")
-        self._check_metadata(body.get("metadata"))
-        return body
-
-    def _check_metadata(self, metadata: Any) -> None:
-        if metadata is None:
-            return
-        if not isinstance(metadata, dict):
-            raise InvalidRequest("'metadata' must be an object of strings", param="metadata")
-        if len(metadata) > METADATA_MAX_KEYS:
-            raise InvalidRequest(
-                f"Invalid 'metadata': too many keys ({len(metadata)}); at most "
-                f"{METADATA_MAX_KEYS} are allowed",
-                param="metadata",
-            )
-        for key, value in metadata.items():
-            if len(key) > METADATA_KEY_MAX:
-                raise InvalidRequest(
-                    f"Invalid 'metadata': key '{key[:20]}...' is longer than "
-                    f"{METADATA_KEY_MAX} characters",
-                    param="metadata",
-                )
-            if not isinstance(value, str):
-                raise InvalidRequest(
-                    f"Invalid 'metadata': the value of '{key}' must be a string",
-                    param=f"metadata.{key}",
-                )
-            if len(value) > METADATA_VALUE_MAX:
-                raise InvalidRequest(
-                    f"Invalid 'metadata': the value of '{key}' is longer than "
-                    f"{METADATA_VALUE_MAX} characters",
-                    param=f"metadata.{key}",
-                )
-
-    def _expires_after(self, value: Any) -> int | None:
-        if value is None:
-            return None
-        param = "output_expires_after"
-        if not isinstance(value, dict):
-            raise InvalidRequest(f"'{param}' must be an object", param=param)
-        unknown = set(value) - {"anchor", "seconds"}
-        if unknown:
-            raise InvalidRequest(
-                f"Additional properties are not allowed ('{sorted(unknown)[0]}' was unexpected)",
-                param=param,
-            )
-        if value.get("anchor") != "created_at":
-            raise _one_of(value.get("anchor"), ("created_at",), f"{param}.anchor")
-        seconds = value.get("seconds")
-        if not isinstance(seconds, int) or isinstance(seconds, bool):
-            raise InvalidRequest(
-                f"{json.dumps(seconds)} is not of type 'integer' - '{param}.seconds'",
-                param=f"{param}.seconds",
-            )
-        if not EXPIRY_MIN_SECONDS <= seconds <= EXPIRY_MAX_SECONDS:
-            raise InvalidRequest(
-                f"{seconds} is out of range: {param}.seconds must be between "
-                f"{EXPIRY_MIN_SECONDS} and {EXPIRY_MAX_SECONDS}",
-                param=f"{param}.seconds",
-            )
-        return seconds
-
     # operations ----------------------------------------------------------------------------
-    async def create_batch(self, project_id: str, body: Any) -> BatchRecord:
-        """Store a new batch in status `validating` (its input is checked by the runner)."""
-        fields = self.check_create(body)
-        expires_after = self._expires_after(fields.get("output_expires_after"))
-        input_file = await self.files.retrieve_file(project_id, fields["input_file_id"])
+    async def create_batch(
+        self,
+        project_id: str,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str] | None = None,
+        output_expires_after: int | None = None,
+    ) -> BatchRecord:
+        """Store a new batch in status `validating` (its input is checked by the runner).
+
+        `output_expires_after` is in seconds after the output file's creation.
+        """
+        input_file = await self.files.retrieve_file(project_id, input_file_id)
         if input_file.purpose != "batch":
             raise InvalidRequest(
                 f"The input file {input_file.id} has purpose '{input_file.purpose}'; a batch "
@@ -154,11 +64,10 @@ class BatchService:
                 param="input_file_id",
             )
         now = self.clock.now()
-        metadata = fields.get("metadata")
         record = BatchRecord(
             id=new_batch_id(),
             project_id=project_id,
-            endpoint=fields["endpoint"],
+            endpoint=endpoint,
             model=None,
             input_file_id=input_file.id,
             completion_window="24h",
@@ -184,7 +93,7 @@ class BatchService:
             total_tokens=None,
             errors=None,
             metadata=json.dumps(metadata) if metadata is not None else None,
-            output_expires_after=expires_after,
+            output_expires_after=output_expires_after,
             input_blob_key=None,
             output_file_reserved=None,
             error_file_reserved=None,

@@ -6,12 +6,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from filedock.errors import InvalidRequest
 from filedock.services.batches import LIST_LIMIT_DEFAULT, BatchService
+from filedock.web.batch_requests import parse_create_batch
 from filedock.web.batch_schemas import batch_list, batch_object
 from filedock.web.json_body import MAX_JSON_BYTES, decode_json, read_body
 from filedock.web.responses import JSONResponse
 from filedock.web.routes.context import project_of
+from filedock.web.schemas import query_int
 
 
 def _service(request: Request) -> BatchService:
@@ -20,22 +21,23 @@ def _service(request: Request) -> BatchService:
 
 
 async def create_batch(request: Request) -> Response:
-    body = decode_json(await read_body(request, MAX_JSON_BYTES))
-    record = await _service(request).create_batch(project_of(request), body)
+    fields = parse_create_batch(decode_json(await read_body(request, MAX_JSON_BYTES)))
+    record = await _service(request).create_batch(
+        project_of(request),
+        input_file_id=fields.input_file_id,
+        endpoint=fields.endpoint,
+        metadata=fields.metadata,
+        output_expires_after=fields.output_expires_after,
+    )
     return JSONResponse(batch_object(record))
 
 
 async def list_batches(request: Request) -> Response:
     params = request.query_params
-    raw_limit = params.get("limit")
-    try:
-        limit = int(raw_limit) if raw_limit is not None else LIST_LIMIT_DEFAULT
-    except ValueError:
-        raise InvalidRequest(
-            f"'{raw_limit}' is not a valid integer - 'limit'", param="limit"
-        ) from None
     page = await _service(request).list_batches(
-        project_of(request), after=params.get("after") or None, limit=limit
+        project_of(request),
+        after=params.get("after") or None,
+        limit=query_int(params, "limit", LIST_LIMIT_DEFAULT),
     )
     return JSONResponse(batch_list(page))
 
