@@ -1,13 +1,11 @@
 // filedock dashboard, Batches page: the key's batches (newest first) with live progress
 // (request_counts), status, usage, links to the input/output/error files, errors of a failed
 // batch, and Cancel. Calls GET /v1/batches, GET /v1/batches/{id}, POST /v1/batches/{id}/cancel.
-// A page of the dashboard's page registry (core.js) when there is one; otherwise its own
-// section of the page.
+// A page of the dashboard's page registry (core.js), built with core.js's helpers.
 "use strict";
 
 (function () {
-  const API = "/v1";
-  const KEY_STORAGE = "filedock.apiKey";
+  const API = window.filedock.API;
   const PAGE_SIZE = 20;
   const POLL_MS = 1000; // while a batch shown is running
   const IDLE_MS = 10000; // otherwise
@@ -15,45 +13,9 @@
   const CANCELLABLE = new Set(["validating", "in_progress"]);
   const view = { batches: [], hasMore: false, loadedAt: 0, busy: false, root: null };
 
-  // ---------------------------------------------------------------- helpers
-  function key() {
-    return (window.filedock && window.filedock.state && window.filedock.state.key) ||
-      sessionStorage.getItem(KEY_STORAGE) || "";
-  }
-
-  function say(text, isError) {
-    if (window.filedock && window.filedock.say) return window.filedock.say(text, isError);
-    const node = document.getElementById("status");
-    if (!node) return;
-    node.textContent = text;
-    node.classList.toggle("error", Boolean(isError));
-  }
-
-  async function api(method, path) {
-    const response = await fetch(API + path, {
-      method,
-      headers: { Authorization: `Bearer ${key()}`, "Content-Type": "application/json" },
-    });
-    const text = await response.text();
-    let body = null;
-    try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
-    if (!response.ok) {
-      const err = (body && body.error) || {};
-      throw new Error(err.message || `HTTP ${response.status}`);
-    }
-    return body;
-  }
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v;
-      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v);
-    }
-    for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    return node;
-  }
+  // ---------------------------------------------------------------- helpers (core.js)
+  const { api, el, say, state } = window.filedock;
+  const key = () => state.key;
 
   function when(ts) {
     return ts ? new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19) : "-";
@@ -233,22 +195,14 @@
   }
 
   function init() {
-    const app = document.getElementById("app");
     let container = document.getElementById("page-batches");
     if (!container) {
-      const paged = Boolean(window.filedock && window.filedock.registerPage);
-      container = el("div", paged
-        ? { class: "page", "data-page": "batches", id: "page-batches", hidden: "" }
-        : { id: "page-batches" });
-      app.append(container);
+      container = el("div", { class: "page", "data-page": "batches", id: "page-batches", hidden: "" });
+      document.getElementById("app").append(container);
     }
     build(container);
     tick();
   }
 
-  if (window.filedock && window.filedock.registerPage) {
-    window.filedock.registerPage({ id: "batches", title: "Batches", init, show: () => load(false) });
-  } else {
-    document.addEventListener("DOMContentLoaded", init);
-  }
+  window.filedock.registerPage({ id: "batches", title: "Batches", init, show: () => load(false) });
 })();
