@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from filedock.metadata.base import MetadataStore  # noqa: E402
-from filedock.metadata.factory import store_for_url  # noqa: E402
+from filedock.metadata.factory import metadata_store_for_url  # noqa: E402
 from filedock.models import FileRecord  # noqa: E402
 
 PROJECT = "proj_default"
@@ -72,7 +72,7 @@ async def timed(store: MetadataStore, runs: int, **query: Any) -> tuple[float, f
 
 
 async def bench(url: str, n: int, runs: int) -> None:
-    store = store_for_url(url)
+    store = metadata_store_for_url(url)
     await store.open()
     try:
         records = rows(n)

@@ -11,7 +11,7 @@ from filedock.blobs.factory import blob_store_for_settings
 from filedock.clock import Clock, SystemClock
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.bootstrap import BootstrapKeyRows
-from filedock.metadata.factory import store_for_url
+from filedock.metadata.factory import metadata_store_for_url
 from filedock.metadata.ledger import BlobLedger
 from filedock.metadata.ratelimits import RateLimitRows
 from filedock.metadata.webhook_events import WebhookEventRows
@@ -37,7 +37,9 @@ log = logging.getLogger("filedock")
 
 
 def metadata_store_for(settings: Settings) -> MetadataStore:
-    return store_for_url(settings.resolved_database_url, pool_size=settings.database_pool_size)
+    return metadata_store_for_url(
+        settings.resolved_database_url, pool_size=settings.database_pool_size
+    )
 
 
 @dataclass

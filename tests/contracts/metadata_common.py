@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from filedock.metadata.base import MetadataStore
-from filedock.metadata.factory import store_for_url
+from filedock.metadata.factory import metadata_store_for_url
 from filedock.models import FileRecord, ProjectRecord, Reservation, UploadPartRecord, UploadRecord
 
 PROJECT = "proj_default"
@@ -34,7 +34,7 @@ class Backend:
 
     async def open(self) -> MetadataStore:
         """Another store on the same database (as a second server would have)."""
-        store = store_for_url(self.url)
+        store = metadata_store_for_url(self.url)
         await store.open()
         return store
 

@@ -11,22 +11,22 @@ from filedock.blobs.local import LocalBlobStore
 from filedock.blobs.s3 import S3BlobStore
 from filedock.metadata.db_postgres import PostgresDatabase
 from filedock.metadata.db_sqlite import SqliteDatabase
-from filedock.metadata.factory import metadata_store_for_url, redact_url, store_for_url
+from filedock.metadata.factory import metadata_store_for_url, redact_url
 from filedock.settings import Settings, SettingsError
 from tests import services
 
 
 def test_database_url_picks_the_backend(tmp_path: Path) -> None:
-    assert isinstance(store_for_url(f"sqlite:///{tmp_path}/x.db").db, SqliteDatabase)
+    assert isinstance(metadata_store_for_url(f"sqlite:///{tmp_path}/x.db").db, SqliteDatabase)
     postgres = metadata_store_for_url("postgresql://u:p@h:5432/d", pool_size=3).db
     assert isinstance(postgres, PostgresDatabase) and postgres.pool_size == 3
-    assert isinstance(store_for_url("postgres://u@h/d").db, PostgresDatabase)
+    assert isinstance(metadata_store_for_url("postgres://u@h/d").db, PostgresDatabase)
 
 
 @pytest.mark.parametrize("url", ["mysql://h/d", "sqlite:relative.db", "/var/lib/x.db", ""])
 def test_bad_database_url_names_the_setting(url: str) -> None:
     with pytest.raises(SettingsError, match="FILEDOCK_DATABASE_URL"):
-        store_for_url(url)
+        metadata_store_for_url(url)
 
 
 def test_storage_url_picks_the_backend(tmp_path: Path) -> None:

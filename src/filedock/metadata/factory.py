@@ -36,7 +36,3 @@ def database_for_url(url: str, *, pool_size: int = 10, connect_timeout: float = 
 
         return PostgresDatabase(url, pool_size=pool_size, connect_timeout=connect_timeout)
     raise ValueError(f"not a database URL: {url.split('://', 1)[0]}://...")
-
-
-# The name callers used before the store was split by aggregate.
-store_for_url = metadata_store_for_url
