@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,3 +119,22 @@ def make_server(
         log_path=data_dir / "server.log",
         extra_args=extra_args or [],
     )
+
+
+@contextlib.contextmanager
+def batch_server(data_dir: Path, engine_url: str, **env: str) -> Iterator[ServerProcess]:
+    """A live `filedock serve` whose default engine is `engine_url`, looking for batch work often
+    (every 0.05 s) and giving cancelled requests 0.2 s of grace; `env` adds or overrides."""
+    server = make_server(
+        data_dir,
+        env={
+            "FILEDOCK_ENGINE_URL": engine_url,
+            "FILEDOCK_BATCH_POLL_SECONDS": "0.05",
+            "FILEDOCK_BATCH_CANCEL_GRACE_SECONDS": "0.2",
+            **env,
+        },
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -18,7 +18,7 @@ from click.testing import CliRunner, Result
 from filedock.cli import main
 from tests.batches.conftest import jsonl, request_line
 from tests.batches.stub_engine import Received, Reply, StubEngine
-from tests.helpers import TEST_KEY, ServerProcess, make_server
+from tests.helpers import TEST_KEY, ServerProcess, batch_server
 
 pytestmark = pytest.mark.live
 
@@ -41,18 +41,12 @@ def stub() -> Iterator[StubEngine]:
 
 @pytest.fixture(scope="module")
 def server(stub: StubEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    s = make_server(
+    with batch_server(
         tmp_path_factory.mktemp("cli-batch") / "data",
-        env={
-            "FILEDOCK_ENGINE_URL": stub.url,
-            "FILEDOCK_BATCH_POLL_SECONDS": "0.05",
-            "FILEDOCK_BATCH_CANCEL_GRACE_SECONDS": "0.5",
-        },
-    ).start()
-    try:
+        stub.url,
+        FILEDOCK_BATCH_CANCEL_GRACE_SECONDS="0.5",
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def run(server: ServerProcess, *args: str) -> Result:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.batches.conftest import jsonl, request_line
 from tests.batches.stub_engine import StubEngine
-from tests.helpers import TEST_KEY, ServerProcess, make_server
+from tests.helpers import TEST_KEY, ServerProcess, batch_server
 from tests.live.test_node_sdk import node_sdk_dir
 
 SCRIPT = Path(__file__).with_name("node") / "batches_roundtrip.cjs"
@@ -41,18 +41,8 @@ def held_stub() -> Iterator[StubEngine]:
 
 @pytest.fixture
 def server(held_stub: StubEngine, tmp_path: Path) -> Iterator[ServerProcess]:
-    s = make_server(
-        tmp_path / "data",
-        env={
-            "FILEDOCK_ENGINE_URL": held_stub.url,
-            "FILEDOCK_BATCH_POLL_SECONDS": "0.05",
-            "FILEDOCK_BATCH_CANCEL_GRACE_SECONDS": "0.2",
-        },
-    ).start()
-    try:
+    with batch_server(tmp_path / "data", held_stub.url) as s:
         yield s
-    finally:
-        s.stop()
 
 
 def test_node_sdk_batches(server: ServerProcess, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from filedock.client import Batch, FilesClient
 from tests.batches.conftest import jsonl, request_line
 from tests.batches.stub_engine import Received, Reply, StubEngine
-from tests.helpers import TEST_KEY, ServerProcess, make_server
+from tests.helpers import TEST_KEY, ServerProcess, batch_server
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
 
@@ -38,18 +38,8 @@ def stub() -> Iterator[StubEngine]:
 
 @pytest.fixture(scope="module")
 def server(stub: StubEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    s = make_server(
-        tmp_path_factory.mktemp("dash-batches") / "data",
-        env={
-            "FILEDOCK_ENGINE_URL": stub.url,
-            "FILEDOCK_BATCH_POLL_SECONDS": "0.05",
-            "FILEDOCK_BATCH_CANCEL_GRACE_SECONDS": "0.2",
-        },
-    ).start()
-    try:
+    with batch_server(tmp_path_factory.mktemp("dash-batches") / "data", stub.url) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture

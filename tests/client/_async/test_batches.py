@@ -12,7 +12,7 @@ import pytest
 from filedock.client import AsyncFilesClient, Batch, NotFoundError
 from tests.batches.conftest import jsonl, request_line
 from tests.batches.stub_engine import StubEngine
-from tests.helpers import TEST_KEY, ServerProcess, make_server
+from tests.helpers import TEST_KEY, ServerProcess, batch_server
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]
 
@@ -33,18 +33,8 @@ def stub() -> Iterator[StubEngine]:
 
 @pytest.fixture(scope="module")
 def server(stub: StubEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    s = make_server(
-        tmp_path_factory.mktemp("client-batches") / "data",
-        env={
-            "FILEDOCK_ENGINE_URL": stub.url,
-            "FILEDOCK_BATCH_POLL_SECONDS": "0.05",
-            "FILEDOCK_BATCH_CANCEL_GRACE_SECONDS": "0.2",
-        },
-    ).start()
-    try:
+    with batch_server(tmp_path_factory.mktemp("client-batches") / "data", stub.url) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
