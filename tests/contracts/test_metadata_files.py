@@ -197,15 +197,6 @@ async def test_purge_tombstones(store: MetadataStore) -> None:
     assert [f.id for f in page.files] == [live.id]
 
 
-async def test_live_blob_keys(store: MetadataStore) -> None:
-    rows = [await store.insert_file(record()) for _ in range(4)]
-    await store.mark_file_deleted(PROJECT, rows[0].id, NOW)
-    unknown = [uuid.uuid4().hex for _ in range(700)]  # more than one SQLite batch
-    asked = [r.blob_key for r in rows] + unknown
-    assert await store.live_blob_keys(asked) == {r.blob_key for r in rows[1:]}
-    assert await store.live_blob_keys([]) == set()
-
-
 async def test_used_bytes_follow_file_rows(store: MetadataStore) -> None:
     # The database triggers (SQLite triggers, plpgsql on PostgreSQL) keep used_bytes in step.
     project = await new_project(store)

@@ -166,20 +166,16 @@ async def test_expiry_claims_are_exactly_once_under_concurrency(backend: Backend
             await meta.close()
 
 
-async def test_pending_part_keys_dead_parts_and_purge(store: MetadataStore) -> None:
+async def test_dead_parts_and_purge(store: MetadataStore) -> None:
     pending, finished = upload(100, expires_at=NOW + 10), upload(100, expires_at=NOW + 10)
     await store.insert_upload(pending)
     await store.insert_upload(finished)
     live_part, dead_part = part(pending.id, 5), part(finished.id, 5)
     assert await store.insert_upload_part(live_part, NOW)
     assert await store.insert_upload_part(dead_part, NOW)
-    keys = [live_part.blob_key, dead_part.blob_key, "parts/unknown"]
-    assert await store.pending_upload_part_keys(keys) == {live_part.blob_key, dead_part.blob_key}
-    assert await store.pending_upload_part_keys([]) == set()
     assert await store.dead_upload_parts(100) == []
 
     assert await store.cancel_upload(PROJECT, finished.id, NOW) is not None
-    assert await store.pending_upload_part_keys(keys) == {live_part.blob_key}
     assert await store.dead_upload_parts(100) == [dead_part]
     # A finished Upload with part rows left, or not yet past the given time, is kept.
     assert await store.purge_finished_uploads(NOW + 100) == 0
@@ -207,7 +203,6 @@ async def test_upload_rows(store: MetadataStore) -> None:
     assert await store.list_upload_parts(up.id) == [first, second]
     got = await store.get_upload(PROJECT, up.id)
     assert got is not None and got.received_bytes == 100
-    assert await store.pending_upload_part_keys([first.blob_key, "nope"]) == {first.blob_key}
     assert await store.dead_upload_parts(10) == []
     assert await store.start_upload_completion(up.id, "file-x")
     assert await store.finish_upload_completion(up.id, "file-y") is None
@@ -215,7 +210,6 @@ async def test_upload_rows(store: MetadataStore) -> None:
     assert done is not None and done.status == "completed"
     assert await store.finish_upload_completion(up.id, "file-x") is not None  # idempotent
     assert not await store.start_upload_completion(up.id, "file-z")
-    assert await store.pending_upload_part_keys([first.blob_key]) == set()
     dead = await store.dead_upload_parts(10)
     assert {p.id for p in dead} == {first.id, second.id}
     assert await store.purge_finished_uploads(NOW + 10**6) == 0  # parts still there

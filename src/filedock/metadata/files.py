@@ -8,7 +8,7 @@ import re
 from typing import Any, Literal
 
 from filedock.metadata.db import Tx
-from filedock.metadata.rows import CursorNotFound, Order, Rows, batches, marks
+from filedock.metadata.rows import CursorNotFound, Order, Rows, marks
 from filedock.metadata.tables import FILES, LIVE
 from filedock.models import FilePage, FileRecord, PurposeUsage
 
@@ -187,18 +187,6 @@ class FileRows(Rows):
             "DELETE FROM files WHERE deleted_at IS NOT NULL AND deleted_at < ?",
             (deleted_before,),
         )
-
-    async def live_blob_keys(self, keys: list[str]) -> set[str]:
-        """Which of `keys` belong to a live (not tombstoned) file row."""
-        found: set[str] = set()
-        for batch in batches(keys):
-            rows = await self.db.fetch_all(
-                "SELECT blob_key FROM files WHERE deleted_at IS NULL "
-                f"AND blob_key IN ({marks(len(batch))})",
-                batch,
-            )
-            found.update(r[0] for r in rows)
-        return found
 
     async def project_usage(self, project_id: str, now: int) -> list[PurposeUsage]:
         """Live files of the project grouped by purpose, in purpose order."""

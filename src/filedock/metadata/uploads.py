@@ -124,18 +124,6 @@ class UploadRows(Rows):
                 f"DELETE FROM upload_parts WHERE id IN ({marks(len(batch))})", batch
             )
 
-    async def pending_upload_part_keys(self, keys: list[str]) -> set[str]:
-        """Which of `keys` are blobs of parts of a pending Upload (live for the orphan sweep)."""
-        found: set[str] = set()
-        for batch in batches(keys):
-            rows = await self.db.fetch_all(
-                f"SELECT p.blob_key {PARTS_JOIN} WHERE u.status = 'pending' "
-                f"AND p.blob_key IN ({marks(len(batch))})",
-                batch,
-            )
-            found.update(r[0] for r in rows)
-        return found
-
     async def purge_finished_uploads(self, expired_before: int) -> int:
         """Remove rows of Uploads that are no longer pending, have no part rows left, and
         expired before the given time. Returns how many."""

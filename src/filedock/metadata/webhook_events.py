@@ -65,12 +65,3 @@ class WebhookEventRows:
             "WHERE delivered_at IS NULL AND abandoned_at IS NULL"
         )
         return int(row[0]) if row and row[0] is not None else None
-
-    async def for_batch(self, batch_id: str) -> list[tuple[str, str, int, int | None]]:
-        """(id, type, attempts, delivered_at) of a batch's events (for tests and the CLI)."""
-        rows = await self.db.fetch_all(
-            "SELECT id, type, attempts, delivered_at FROM webhook_events WHERE batch_id = ? "
-            "ORDER BY created_at",
-            (batch_id,),
-        )
-        return [(r[0], r[1], int(r[2]), r[3]) for r in rows]

@@ -101,21 +101,6 @@ class BatchRunner:
         """Receive the runner's per-engine events (see services/batch_observer.py)."""
         self.observers.add(observer)
 
-    def lanes_state(self) -> list[dict[str, object]]:
-        """Each engine lane now: limit, adaptive window, in flight, queued, slots held here."""
-        return [
-            {
-                "engine": name,
-                "limit": lane.limit,
-                "window": round(lane.aimd.window, 2),
-                "in_flight": len(lane.in_flight),
-                "queued": len(lane.queue),
-                "slots": len(lane.held),
-                "batches": sorted(lane.batches),
-            }
-            for name, lane in self.lanes.items()
-        ]
-
     def kick(self) -> None:
         """Something changed (a batch was created or cancelled, time moved): look now."""
         self._wake.set()

@@ -258,7 +258,6 @@ class EngineRouter:
 
     def __init__(self, configs: list[EngineConfig], clock: Clock) -> None:
         self.engines = [Engine(c, clock) for c in configs]
-        self.by_name = {e.name: e for e in self.engines}
 
     async def engine_for(self, model: str | None) -> Engine | None:
         for engine in self.engines:
