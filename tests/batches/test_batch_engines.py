@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from filedock.services.engines import load_engines, retry_after_seconds
@@ -90,9 +89,9 @@ def test_engine_order_and_defaults(tmp_path: Path) -> None:
 
 def test_retry_after_forms() -> None:
     now = 1_700_000_000.0
-    assert retry_after_seconds(httpx.Headers({"retry-after": "2.5"}), now) == 2.5
-    assert retry_after_seconds(httpx.Headers({"retry-after-ms": "150"}), now) == 0.15
+    assert retry_after_seconds({"retry-after": "2.5"}, now) == 2.5
+    assert retry_after_seconds({"retry-after-ms": "150"}, now) == 0.15
     date = "Tue, 14 Nov 2023 22:13:30 GMT"  # now + 10 s
-    assert retry_after_seconds(httpx.Headers({"retry-after": date}), now) == 10.0
-    assert retry_after_seconds(httpx.Headers({"retry-after": "soon"}), now) is None
-    assert retry_after_seconds(httpx.Headers({}), now) is None
+    assert retry_after_seconds({"retry-after": date}, now) == 10.0
+    assert retry_after_seconds({"retry-after": "soon"}, now) is None
+    assert retry_after_seconds({}, now) is None

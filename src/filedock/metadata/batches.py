@@ -187,12 +187,15 @@ class BatchRows:
 
     # requests ------------------------------------------------------------------------------
     async def insert_lines(self, lines: Sequence[BatchLine]) -> None:
-        """Store request rows (pending); re-inserting a row after a crash is a no-op."""
-        await self.db.execute_many(
-            f"INSERT INTO batch_requests ({LINES.columns}, state) "
-            "VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (batch_id, line) DO NOTHING",
-            [LINES.values(line) for line in lines],
-        )
+        """Store request rows (pending); re-inserting a row after a crash is a no-op.
+
+        One transaction: on SQLite an executemany outside one commits (and syncs) every row."""
+        async with self.db.transaction() as tx:
+            await tx.execute_many(
+                f"INSERT INTO batch_requests ({LINES.columns}, state) "
+                "VALUES (?, ?, ?, ?, ?, 'pending') ON CONFLICT (batch_id, line) DO NOTHING",
+                [LINES.values(line) for line in lines],
+            )
 
     async def delete_lines(self, batch_id: str, limit: int = 5000) -> int:
         """Remove up to `limit` request rows of an ended batch; returns how many."""

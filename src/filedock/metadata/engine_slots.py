@@ -19,11 +19,12 @@ class EngineSlotRows:
 
     async def ensure(self, engine: str, limit: int) -> None:
         """Make sure slots 0..limit-1 exist (slots above a lowered limit are never handed out)."""
-        await self.db.execute_many(
-            "INSERT INTO engine_slots (engine, slot) VALUES (?, ?) "
-            "ON CONFLICT (engine, slot) DO NOTHING",
-            [(engine, n) for n in range(limit)],
-        )
+        async with self.db.transaction() as tx:  # one commit, not one per slot
+            await tx.execute_many(
+                "INSERT INTO engine_slots (engine, slot) VALUES (?, ?) "
+                "ON CONFLICT (engine, slot) DO NOTHING",
+                [(engine, n) for n in range(limit)],
+            )
 
     async def acquire(
         self, engine: str, owner: str, limit: int, want: int, now: int, until: int
