@@ -192,21 +192,28 @@ class EngineLane:
             self.held.update(got)
             # Slots are taken by other servers: ask again soon, not on every answer.
             self._acquire_after = mono + (0.05 if got else min(0.25, poll))
+        self._dispatch()
         wait = poll
-        if self.batches and len(self.queue) < max(1, target // 2) and mono >= self._claim_after:
-            claimed = await self._claim(target - len(self.queue))
+        # Claim while a window's worth is still queued: the next requests are at hand when
+        # slots come free (a finished request starts the next at once, see _send).
+        if self.batches and len(self.queue) < target and mono >= self._claim_after:
+            claimed = await self._claim(2 * target - len(self.queue))
             if not claimed:
                 self._claim_after = mono + await self._idle_delay(poll)
                 wait = max(0.0, self._claim_after - mono)
-        while self.queue and len(self.in_flight) < len(self.held):
-            pending = self.queue.popleft()
-            key = (pending.batch.id, pending.line.line)
-            self.in_flight[key] = asyncio.create_task(self._send(pending))
+            self._dispatch()
         if self.queue and len(self.held) < target:
             wait = min(wait, max(0.01, self._acquire_after - mono))
         if not self.queue and not self.in_flight and self.held:
             await self._release(len(self.held))
         return wait
+
+    def _dispatch(self) -> None:
+        """Send queued requests while slots are free."""
+        while self.queue and len(self.in_flight) < len(self.held) and not self._closing:
+            pending = self.queue.popleft()
+            key = (pending.batch.id, pending.line.line)
+            self.in_flight[key] = asyncio.create_task(self._send(pending))
 
     async def _idle_delay(self, poll: float) -> float:
         """Nothing to claim: until the next retry is due, at most a poll."""
@@ -315,6 +322,7 @@ class EngineLane:
                 await self.recorder.record(self._back(p, self._delay(p.line.attempts, None)))
         finally:
             self.in_flight.pop(key, None)
+            self._dispatch()  # the slot's next request, without waiting for the lane's step
             self.wake.set()
 
     def _result(self, p: Pending, answer: EngineAnswer) -> LineResult:
