@@ -15,6 +15,7 @@ import random
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -85,8 +86,10 @@ class EngineLane:
         observers: Observers,
         clock: Clock,
         owner: str,
+        drained: Callable[[], None] = lambda: None,
     ) -> None:
         self.engine = engine
+        self.drained = drained  # called when the last request in hand finished
         self.name = engine.name
         self.limit = engine.config.max_concurrency
         self.settings = settings
@@ -324,6 +327,8 @@ class EngineLane:
             self.in_flight.pop(key, None)
             self._dispatch()  # the slot's next request, without waiting for the lane's step
             self.wake.set()
+            if not self.in_flight and not self.queue:
+                self.drained()  # a batch may be complete: the runner need not wait for its poll
 
     def _result(self, p: Pending, answer: EngineAnswer) -> LineResult:
         status = answer.status

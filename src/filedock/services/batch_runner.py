@@ -88,6 +88,7 @@ class BatchRunner:
                 observers=self.observers,
                 clock=clock,
                 owner=self.owner,
+                drained=self.kick,
             )
             for engine in router.engines
         }
