@@ -145,6 +145,8 @@ class EngineLane:
 
     # the loop ------------------------------------------------------------------------------
     async def _run(self) -> None:
+        if self.engine.config.models is None:
+            self.engine.prepare()  # its model list is asked for when a batch is validated
         await self.slots.ensure(self.name, self.limit)
         while not self._closing:
             self.wake.clear()
