@@ -131,6 +131,35 @@ async def test_a_retry_waits_and_a_fence_ends_recording(db: Database) -> None:
     assert await rows.unfinished("batch_1", NOW) == (0, 0)
 
 
+async def test_one_group_mixes_outcomes_retries_and_unsent_requests(db: Database) -> None:
+    """A group is one statement: each kind of result gets its own changes (and a group whose
+    results carry no usage at all stores NULL counts, which PostgreSQL must type)."""
+    rows = await stored(db, lines=5)
+    await rows.claim_lines("batch_1", "a", NOW, NOW + 60, NOW * 1000, 5)
+    failed = LineResult("batch_1", 2, "a", "failed", '{"line":2}')
+    retry = LineResult("batch_1", 3, "a", None, not_before_ms=NOW * 1000 + 7000)
+    unsent = LineResult("batch_1", 4, "a", None, sent=False)
+    foreign = LineResult("batch_1", 5, "b", "failed", '{"line":5}')
+    assert await rows.record([failed, retry, unsent, foreign]) == [True, True, True, False]
+    assert await rows.record([done(1, "a")]) == [True]
+    page = {
+        line: (state, outcome, result, attempts)
+        for line, _, state, outcome, result, attempts in await rows.page("batch_1", 0, 10)
+    }
+    assert page == {
+        1: ("done", "completed", '{"line":1}', 1),
+        2: ("done", "failed", '{"line":2}', 1),
+        3: ("pending", None, None, 1),  # sent once: the attempt counts
+        4: ("pending", None, None, 0),  # given back unsent: it does not
+        5: ("leased", None, None, 1),
+    }
+    assert await rows.next_due_ms(["batch_1"]) == 0  # line 4 may go at once, line 3 later
+    again = await rows.claim_lines("batch_1", "a", NOW, NOW + 60, NOW * 1000, 5)
+    assert [c.line for c in again] == [4]
+    counts = await rows.counts("batch_1")
+    assert (counts.completed, counts.failed, counts.usage) == (1, 1, BatchUsage(1, 0, 2, 0, 3))
+
+
 async def test_requests_of_a_batch_that_may_not_run_are_not_claimed(db: Database) -> None:
     rows = await stored(db, lines=2)
     assert await rows.set_status("batch_1", "cancelling", ("in_progress",), cancelling_at=NOW)
