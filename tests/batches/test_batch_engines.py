@@ -62,6 +62,7 @@ def test_models_go_to_their_engine(
         ('[engines.x]\nurl = "ftp://h"\n', "engines.x.url"),
         ('[engines.x]\nurl = "http://h/v1"\nmodel = "m"\n', "unknown keys ['model']"),
         ('[engines.x]\nurl = "http://h/v1"\nmodels = "m"\n', "engines.x.models"),
+        ('[engines.x]\nurl = "http://h/v1"\nheaders = { "X" = "a\\r\\nY: b" }\n', "line break"),
     ],
 )
 def test_a_bad_engines_file_names_the_setting(tmp_path: Path, text: str, fault: str) -> None:

@@ -190,10 +190,18 @@ class EngineHttp:
         self.max_idle = max_idle
         self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self.tls else None
         host = f"[{self.host}]" if ":" in self.host else self.host
-        default_port = self.port == (443 if self.tls else 80)
-        fields = {"Host": host if default_port else f"{host}:{self.port}", **headers}
-        self._fields = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if k.lower() != "host")
-        self._fields = f"Host: {fields['Host']}\r\n" + self._fields
+        if self.port != (443 if self.tls else 80):
+            host = f"{host}:{self.port}"
+        # Host first (a configured Host wins); Content-Length is the client's to set.
+        host = next((v for k, v in headers.items() if k.lower() == "host"), host)
+        lines = [f"Host: {host}\r\n"] + [
+            f"{k}: {v}\r\n"
+            for k, v in headers.items()
+            if k.lower() not in ("host", "content-length", "transfer-encoding")
+        ]
+        self._fields = "".join(lines)
+        if any(c in line[:-2] for line in lines for c in "\r\n\0"):
+            raise ValueError("a header name or value has a line break")
         self._heads: dict[str, str] = {}  # path -> request line and fixed header lines
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()

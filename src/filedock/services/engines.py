@@ -117,6 +117,9 @@ def _read_engines_file(path: Path, settings: Settings) -> list[EngineConfig]:
         headers = table.get("headers", {})
         if not isinstance(headers, dict):
             raise SettingsError(f"{where}: engines.{name}.headers must be a table")
+        texts = [str(api_key), *(f"{k}{v}" for k, v in headers.items())]
+        if any(c in text for text in texts for c in "\r\n\0"):
+            raise SettingsError(f"{where}: engines.{name}: a header or key has a line break")
         try:
             engines.append(
                 EngineConfig(
