@@ -94,6 +94,20 @@ async def test_a_cancelled_caller_waits_until_its_statement_has_run() -> None:
         thread.join(10)
 
 
+async def test_a_slow_statement_holds_up_only_its_own_thread() -> None:
+    lane = _lane(threads=2)
+    _, release = _block(lane)  # one thread is busy with a "slow" statement
+    try:
+        async with asyncio.timeout(10):
+            for i in range(20):  # the other thread runs these meanwhile
+                job = lane.submit(lambda c, i=i: c.execute("SELECT ?", (i,)).fetchone())
+                assert await job.result() == (i,)
+    finally:
+        release.set()
+    for thread in lane.stop():
+        thread.join(10)
+
+
 async def test_a_stopped_lane_refuses_statements() -> None:
     lane = _lane(threads=2)
     assert await lane.submit(lambda c: c.execute("SELECT 1").fetchone()).result() == (1,)

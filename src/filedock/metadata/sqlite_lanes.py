@@ -1,10 +1,11 @@
-"""Threads that own SQLite connections and run queued statements in batches.
+"""Threads that own SQLite connections and run queued statements, handing results back in batches.
 
 A statement handed to a thread pool costs two wake-ups: the worker's, and the event loop's when
-the result comes back. A `Lane` is a queue drained by its own threads, each with one connection:
-a thread takes every statement waiting (up to `BATCH`), runs them in order and hands the whole
-batch's results back with one `call_soon_threadsafe` per event loop. Under load one wake-up
-then serves many statements.
+the result comes back. A `Lane` is a queue served by its own threads, each with one connection:
+a thread goes on taking statements while its queue has any and hands the results it holds back
+with one `call_soon_threadsafe` per event loop when the queue is empty (or it holds `BATCH`, or
+has held one for `HOLD_SECONDS`). Under load one wake-up then serves many statements, and a
+slow statement holds up only the results of the thread running it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from filedock.errors import MetadataError
 
 T = TypeVar("T")
-# The most statements one thread takes from its queue before handing results back.
+# A thread hands the results it holds back once it finds its queue empty, holds this many,
+# or has held the first of them this long (a slow statement then delays few others).
 BATCH = 64
+HOLD_SECONDS = 0.001
 
 
 class Job(Generic[T]):
@@ -118,42 +122,42 @@ class Lane:
         self._queue.put(_STOP)  # each thread that sees it ends and passes it on
         return threads
 
-    def _take(self) -> tuple[list[Job[Any]], bool]:
-        """The next batch, and whether the stop signal ends it."""
-        get = self._queue.get_nowait
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
-        while len(batch) < BATCH:
-            try:
-                job = get()
-            except queue.Empty:
-                break
-            if job is _STOP:
-                return batch, True
-            batch.append(job)
-        return batch, False
-
     def _serve(self) -> None:
         conn: sqlite3.Connection | None = None
+        queue_ = self._queue
+        done: list[Job[Any]] = []  # run, not yet handed back
+        since = 0.0  # when the first of `done` had run
         try:
             while True:
-                batch, stop = self._take()
-                for job in batch:
+                if not done:
+                    job = queue_.get()
+                else:
                     try:
-                        if conn is None:
-                            conn = self._connect()
-                        job.value = job.run(conn)
-                        job.ok = True
-                    except sqlite3.Error as exc:
-                        job.value = self._translate(exc)
-                    except Exception as exc:
-                        job.value = exc
-                self._hand_back(batch)
-                if stop:
-                    self._queue.put(_STOP)
+                        job = queue_.get_nowait()
+                    except queue.Empty:
+                        self._hand_back(done)
+                        done = []
+                        job = queue_.get()
+                    else:
+                        if len(done) >= BATCH or time.perf_counter() - since > HOLD_SECONDS:
+                            self._hand_back(done)
+                            done = []
+                if job is _STOP:
+                    self._hand_back(done)
+                    queue_.put(_STOP)  # for the lane's other threads
                     return
+                try:
+                    if conn is None:
+                        conn = self._connect()
+                    job.value = job.run(conn)
+                    job.ok = True
+                except sqlite3.Error as exc:
+                    job.value = self._translate(exc)
+                except Exception as exc:
+                    job.value = exc
+                if not done:
+                    since = time.perf_counter()
+                done.append(job)
         finally:
             if conn is not None:
                 conn.close()
