@@ -57,6 +57,7 @@ def serve(**overrides: Any) -> None:
         workers=settings.workers if settings.workers > 1 else None,
         http="httptools",
         loop="uvloop",
+        ws="none",  # no WebSocket routes: skip importing a WebSocket implementation
         lifespan="on",
         access_log=settings.log_level.lower() == "debug",
         log_level=settings.log_level.lower(),
