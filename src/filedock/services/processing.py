@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -53,6 +54,7 @@ def report_json(report: Report) -> str:
     return json.dumps(report.to_json(), separators=(",", ":"))
 
 
+@dataclass(eq=False)
 class Processor:
     """The processing policy and the background worker of one server process.
 
@@ -61,24 +63,18 @@ class Processor:
     another server's lease holds them); each check's outcome and duration.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        blobs: BlobStore,
-        metadata: MetadataStore,
-        *,
-        clock: Clock,
-        metrics: ProcessingMetrics,
-    ) -> None:
-        self.settings = settings
-        self.blobs = blobs
-        self.metadata = metadata
-        self.clock = clock
-        self.metrics = metrics
+    settings: Settings
+    blobs: BlobStore
+    metadata: MetadataStore
+    _: KW_ONLY
+    clock: Clock
+    metrics: ProcessingMetrics
+
+    def __post_init__(self) -> None:
         self._queued: set[str] = set()
         self.owner = "proc_" + secrets.token_hex(8)
-        self.options = validation_options(settings)
-        self._slots = asyncio.Semaphore(max(1, settings.processing_concurrency))
+        self.options = validation_options(self.settings)
+        self._slots = asyncio.Semaphore(max(1, self.settings.processing_concurrency))
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
