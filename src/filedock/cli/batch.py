@@ -17,7 +17,6 @@ import click
 from filedock.cli.connection import (
     EXIT_API_ERROR,
     connection_options,
-    handle_errors,
     make_client,
 )
 from filedock.cli.output import progress as upload_progress
@@ -163,7 +162,6 @@ def batch() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the batch id; no progress.")
 @connection_options
-@handle_errors
 def create(
     path: str,
     endpoint: str,
@@ -214,7 +212,6 @@ def create(
 @click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only batch ids.")
 @connection_options
-@handle_errors
 def ls(
     limit: int | None,
     after: str | None,
@@ -255,7 +252,6 @@ def ls(
 @batch.command()
 @click.argument("batch_id")
 @connection_options
-@handle_errors
 def get(batch_id: str, base_url: str | None, api_key: str | None) -> None:
     """Show a Batch object as JSON."""
     with make_client(base_url, api_key) as client:
@@ -266,7 +262,6 @@ def get(batch_id: str, base_url: str | None, api_key: str | None) -> None:
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @connection_options
-@handle_errors
 def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
     """Cancel a batch: no new lines start; results so far are kept (status cancelling, then
     cancelled)."""
@@ -281,7 +276,6 @@ def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | No
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @connection_options
-@handle_errors
 def wait(
     batch_id: str,
     poll_interval: float,
@@ -305,7 +299,6 @@ def wait(
 @click.option("-o", "--output-dir", default=".", show_default=True, help="Where to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the paths written.")
 @connection_options
-@handle_errors
 def results(
     batch_id: str, output_dir: str, quiet: bool, base_url: str | None, api_key: str | None
 ) -> None:

@@ -23,19 +23,18 @@ EXIT_API_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+CONNECTION_OPTIONS = (
+    ("--api-key", "OPENAI_API_KEY", "API key (Bearer token)."),
+    ("--base-url", "OPENAI_BASE_URL", "API base URL, e.g. http://127.0.0.1:8000/v1 (the default)."),
+)
+
+
 def connection_options(fn: F) -> F:
-    fn = click.option(
-        "--api-key",
-        envvar="OPENAI_API_KEY",
-        show_envvar=True,
-        help="API key (Bearer token).",
-    )(fn)
-    fn = click.option(
-        "--base-url",
-        envvar="OPENAI_BASE_URL",
-        show_envvar=True,
-        help="API base URL, e.g. http://127.0.0.1:8000/v1 (the default).",
-    )(fn)
+    """A client command: --base-url and --api-key (read as the client reads them), and the
+    error exits of `handle_errors`."""
+    fn = handle_errors(fn)
+    for name, envvar, help in CONNECTION_OPTIONS:
+        fn = click.option(name, envvar=envvar, show_envvar=True, help=help)(fn)
     return fn
 
 

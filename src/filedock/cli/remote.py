@@ -17,7 +17,6 @@ import click
 from filedock.cli.connection import (
     EXIT_API_ERROR,
     connection_options,
-    handle_errors,
     make_client,
 )
 from filedock.cli.output import DETAILS_WIDTH, render_report, table, truncate
@@ -89,7 +88,6 @@ def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
     "--poll-interval", default=1.0, show_default=True, help="Seconds between polls (--wait)."
 )
 @connection_options
-@handle_errors
 def upload(
     paths: tuple[str, ...],
     purpose: str,
@@ -137,7 +135,6 @@ def upload(
 @click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only file ids.")
 @connection_options
-@handle_errors
 def ls(
     purpose: str | None,
     limit: int | None,
@@ -207,7 +204,6 @@ def ls(
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @connection_options
-@handle_errors
 def get(
     file_id: str,
     output: str | None,
@@ -245,7 +241,6 @@ def get(
 @click.argument("file_ids", nargs=-1, required=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the deleted ids.")
 @connection_options
-@handle_errors
 def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: str | None) -> None:
     """Delete files; carries on past failures and exits 1 if any failed."""
     failed = False
@@ -265,7 +260,6 @@ def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: st
 @click.command()
 @click.argument("file_id")
 @connection_options
-@handle_errors
 def info(file_id: str, base_url: str | None, api_key: str | None) -> None:
     """Show a File object as JSON."""
     with make_client(base_url, api_key) as client:
@@ -276,7 +270,6 @@ def info(file_id: str, base_url: str | None, api_key: str | None) -> None:
 @click.argument("file_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @connection_options
-@handle_errors
 def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
     """Show a file's validation report (filedock's GET /v1/files/{id}/report)."""
     with make_client(base_url, api_key) as client:
@@ -300,7 +293,6 @@ def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | Non
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the File object as JSON.")
 @connection_options
-@handle_errors
 def wait(
     file_id: str,
     poll_interval: float,
