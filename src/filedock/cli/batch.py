@@ -19,8 +19,9 @@ from filedock.cli.connection import (
     connection_options,
     make_client,
 )
+from filedock.cli.output import list_json, listing
 from filedock.cli.output import progress as upload_progress
-from filedock.cli.remote import _when
+from filedock.cli.remote import _when, show_command
 from filedock.client import Batch, FilesClient
 
 ENDPOINTS = (
@@ -222,40 +223,24 @@ def ls(
 ) -> None:
     """List batches, newest first: id, status, endpoint, counts, created."""
     with make_client(base_url, api_key) as client:
-        if limit is not None:
-            page = client.batches.list(limit=limit, after=after)
-            batches, has_more = page.data, page.has_more
-        else:
-            batches, has_more = [], False
-            cursor = after
-            while True:
-                page = client.batches.list(limit=100, after=cursor)
-                batches.extend(page.data)
-                if not page.has_more or not page.data:
-                    break
-                cursor = page.data[-1].id
+        batches, has_more = listing(
+            lambda cursor: client.batches.list(limit=limit or 100, after=cursor), limit, after
+        )
     if as_json:
-        data = [b.to_dict() for b in batches]
-        listing = {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
-        click.echo(json.dumps(listing))
+        click.echo(list_json([b.to_dict() for b in batches], has_more))
         return
     for b in batches:
         click.echo(b.id if quiet else _summary(b))
 
 
-@batch.command()
-@click.argument("batch_id")
-@connection_options
-def get(batch_id: str, base_url: str | None, api_key: str | None) -> None:
-    """Show a Batch object as JSON."""
-    with make_client(base_url, api_key) as client:
-        click.echo(json.dumps(client.batches.retrieve(batch_id).to_dict(), indent=2))
+batch.add_command(
+    show_command(
+        "get",
+        "batch_id",
+        "Show a Batch object as JSON.",
+        lambda client, id: client.batches.retrieve(id),
+    )
+)
 
 
 @batch.command()

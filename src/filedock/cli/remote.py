@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,9 @@ from filedock.cli.connection import (
     connection_options,
     make_client,
 )
-from filedock.cli.output import DETAILS_WIDTH, render_report, table, truncate
+from filedock.cli.output import DETAILS_WIDTH, list_json, listing, render_report, table, truncate
 from filedock.cli.output import progress as progress_to
-from filedock.client import (
-    APIStatusError,
-    FileObject,
-)
+from filedock.client import APIStatusError, FileObject, FilesClient
 from filedock.client._common import (
     DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_PARALLEL_PARTS,
@@ -147,32 +145,15 @@ def ls(
 ) -> None:
     """List files."""
     with make_client(base_url, api_key) as client:
-        if limit is not None:
-            page = client.files.list(purpose=purpose, limit=limit, order=order, after=after)
-            files, has_more = page.data, page.has_more
-        else:
-            files = []
-            has_more = False
-            cursor = after
-            while True:
-                page = client.files.list(purpose=purpose, order=order, after=cursor)
-                files.extend(page.data)
-                if not page.has_more or not page.data:
-                    break
-                cursor = page.data[-1].id
-    if as_json:
-        data = [f.to_dict() for f in files]
-        click.echo(
-            json.dumps(
-                {
-                    "object": "list",
-                    "data": data,
-                    "has_more": has_more,
-                    "first_id": data[0]["id"] if data else None,
-                    "last_id": data[-1]["id"] if data else None,
-                }
-            )
+        files, has_more = listing(
+            lambda cursor: client.files.list(
+                purpose=purpose, limit=limit, order=order, after=cursor
+            ),
+            limit,
+            after,
         )
+    if as_json:
+        click.echo(list_json([f.to_dict() for f in files], has_more))
         return
     if quiet:
         for f in files:
@@ -257,13 +238,24 @@ def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: st
         sys.exit(EXIT_API_ERROR)
 
 
-@click.command()
-@click.argument("file_id")
-@connection_options
-def info(file_id: str, base_url: str | None, api_key: str | None) -> None:
-    """Show a File object as JSON."""
-    with make_client(base_url, api_key) as client:
-        click.echo(json.dumps(client.files.retrieve(file_id).to_dict(), indent=2))
+def show_command(
+    name: str, argument: str, help: str, retrieve: Callable[[FilesClient, str], Any]
+) -> click.Command:
+    """A command that prints one object (`retrieve(client, id)`) as indented JSON."""
+
+    @click.command(name, help=help)
+    @click.argument(argument)
+    @connection_options
+    def show(base_url: str | None, api_key: str | None, **ids: str) -> None:
+        with make_client(base_url, api_key) as client:
+            click.echo(json.dumps(retrieve(client, ids[argument]).to_dict(), indent=2))
+
+    return show
+
+
+info = show_command(
+    "info", "file_id", "Show a File object as JSON.", lambda client, id: client.files.retrieve(id)
+)
 
 
 @click.command()
