@@ -15,10 +15,11 @@ from starlette.routing import Route
 
 from filedock.errors import AdminRequired, NotFound
 from filedock.models import ProjectRecord
-from filedock.services.keys import ApiKeys, Principal
+from filedock.services.keys import Principal
 from filedock.services.projects import KEEP, ProjectService
 from filedock.web.json_body import read_json
 from filedock.web.responses import JSONResponse
+from filedock.web.routes.context import components
 from filedock.web.schemas import (
     ApiKeyDeleted,
     CreateApiKeyRequest,
@@ -33,16 +34,6 @@ from filedock.web.schemas import (
 )
 
 MAX_JSON_BYTES = 64 * 1024
-
-
-def _projects(request: Request) -> ProjectService:
-    service: ProjectService = request.app.state.components.projects
-    return service
-
-
-def _keys(request: Request) -> ApiKeys:
-    keys: ApiKeys = request.app.state.components.keys
-    return keys
 
 
 def _principal(request: Request) -> Principal:
@@ -71,7 +62,7 @@ def _project(service: ProjectService, record: ProjectRecord) -> ProjectObject:
 # projects ------------------------------------------------------------------------------------
 async def list_projects(request: Request) -> Response:
     _require_admin(request)
-    service = _projects(request)
+    service = components(request).projects
     records, has_more = await service.list_projects(
         limit=query_int(request.query_params, "limit", 20),
         after=request.query_params.get("after") or None,
@@ -85,7 +76,7 @@ async def create_project(request: Request) -> Response:
     body = await read_json(
         request, CreateProjectRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
     )
-    service = _projects(request)
+    service = components(request).projects
     record = await service.create_project(
         body.name,
         storage_quota_bytes=body.storage_quota_bytes,
@@ -102,7 +93,7 @@ def _kept(value: Any) -> Any:
 
 async def retrieve_project(request: Request) -> Response:
     _require_admin(request)
-    service = _projects(request)
+    service = components(request).projects
     record = await service.get_project(request.path_params["project_id"])
     return JSONResponse(_project(service, record))
 
@@ -112,7 +103,7 @@ async def modify_project(request: Request) -> Response:
     body = await read_json(
         request, ModifyProjectRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
     )
-    service = _projects(request)
+    service = components(request).projects
     record = await service.update_project(
         request.path_params["project_id"],
         name=_kept(body.name),
@@ -125,7 +116,7 @@ async def modify_project(request: Request) -> Response:
 
 async def archive_project(request: Request) -> Response:
     _require_admin(request)
-    service = _projects(request)
+    service = components(request).projects
     record = await service.archive_project(request.path_params["project_id"])
     return JSONResponse(_project(service, record))
 
@@ -136,15 +127,17 @@ async def project_usage(request: Request) -> Response:
     if not principal.is_admin and principal.project_id != project_id:
         # Another project's usage looks exactly like a project that does not exist.
         raise NotFound(f"No such project: {project_id}", param="project_id")
-    usage = await _projects(request).usage(project_id)
+    usage = await components(request).projects.usage(project_id)
     return JSONResponse(project_usage_object(usage))
 
 
 # API keys ------------------------------------------------------------------------------------
 async def list_api_keys(request: Request) -> Response:
     _require_admin(request)
-    project = await _projects(request).get_project(request.path_params["project_id"])
-    records = [r for r in await _keys(request).list_keys(project.id) if r.revoked_at is None]
+    project = await components(request).projects.get_project(request.path_params["project_id"])
+    records = [
+        r for r in await components(request).keys.list_keys(project.id) if r.revoked_at is None
+    ]
     return JSONResponse(admin_list([api_key_object(r) for r in records], False))
 
 
@@ -153,8 +146,10 @@ async def create_api_key(request: Request) -> Response:
     body = await read_json(
         request, CreateApiKeyRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
     )
-    project = await _projects(request).get_active_project(request.path_params["project_id"])
-    record, secret = await _keys(request).create_key(
+    project = await components(request).projects.get_active_project(
+        request.path_params["project_id"]
+    )
+    record, secret = await components(request).keys.create_key(
         body.name, project.id, role=body.role, expires_at=body.expires_at
     )
     # The secret is in this response only; it is never stored or logged.
@@ -163,7 +158,7 @@ async def create_api_key(request: Request) -> Response:
 
 async def retrieve_api_key(request: Request) -> Response:
     _require_admin(request)
-    record = await _keys(request).get_key(
+    record = await components(request).keys.get_key(
         request.path_params["project_id"], request.path_params["key_id"]
     )
     return JSONResponse(api_key_object(record))
@@ -171,7 +166,7 @@ async def retrieve_api_key(request: Request) -> Response:
 
 async def delete_api_key(request: Request) -> Response:
     _require_admin(request)
-    keys = _keys(request)
+    keys = components(request).keys
     record = await keys.get_key(request.path_params["project_id"], request.path_params["key_id"])
     await keys.revoke(record.id)
     return JSONResponse(ApiKeyDeleted(id=record.id))
