@@ -6,7 +6,8 @@ keys may read too. See docs/projects.md.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from msgspec import UNSET
 from starlette.requests import Request
@@ -34,6 +35,7 @@ from filedock.web.schemas import (
 )
 
 MAX_JSON_BYTES = 64 * 1024
+T = TypeVar("T")
 
 
 def _principal(request: Request) -> Principal:
@@ -47,6 +49,12 @@ def _require_admin(request: Request) -> None:
             "This operation requires an admin API key; this key belongs to project "
             f"{_principal(request).project_id} and may only use its files."
         )
+
+
+async def _admin_body(request: Request, shape: type[T]) -> T:
+    """The JSON body of an admin request (no body at all is `{}`), once the caller is an admin."""
+    _require_admin(request)
+    return await read_json(request, shape, max_bytes=MAX_JSON_BYTES, empty_is_object=True)
 
 
 def _project(service: ProjectService, record: ProjectRecord) -> ProjectObject:
@@ -72,10 +80,7 @@ async def list_projects(request: Request) -> Response:
 
 
 async def create_project(request: Request) -> Response:
-    _require_admin(request)
-    body = await read_json(
-        request, CreateProjectRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
-    )
+    body = await _admin_body(request, CreateProjectRequest)
     service = components(request).projects
     record = await service.create_project(
         body.name,
@@ -91,18 +96,26 @@ def _kept(value: Any) -> Any:
     return KEEP if value is UNSET else value
 
 
-async def retrieve_project(request: Request) -> Response:
-    _require_admin(request)
-    service = components(request).projects
-    record = await service.get_project(request.path_params["project_id"])
-    return JSONResponse(_project(service, record))
+def _on_project(
+    call: Callable[[ProjectService, str], Awaitable[ProjectRecord]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An admin route that calls `call(projects, project_id)` and renders the project."""
+
+    async def endpoint(request: Request) -> Response:
+        _require_admin(request)
+        service = components(request).projects
+        record = await call(service, request.path_params["project_id"])
+        return JSONResponse(_project(service, record))
+
+    return endpoint
+
+
+retrieve_project = _on_project(lambda projects, id: projects.get_project(id))
+archive_project = _on_project(lambda projects, id: projects.archive_project(id))
 
 
 async def modify_project(request: Request) -> Response:
-    _require_admin(request)
-    body = await read_json(
-        request, ModifyProjectRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
-    )
+    body = await _admin_body(request, ModifyProjectRequest)
     service = components(request).projects
     record = await service.update_project(
         request.path_params["project_id"],
@@ -111,13 +124,6 @@ async def modify_project(request: Request) -> Response:
         requests_per_minute=_kept(body.max_requests_per_1_minute),
         uploads_per_minute=_kept(body.max_uploads_per_1_minute),
     )
-    return JSONResponse(_project(service, record))
-
-
-async def archive_project(request: Request) -> Response:
-    _require_admin(request)
-    service = components(request).projects
-    record = await service.archive_project(request.path_params["project_id"])
     return JSONResponse(_project(service, record))
 
 
@@ -142,10 +148,7 @@ async def list_api_keys(request: Request) -> Response:
 
 
 async def create_api_key(request: Request) -> Response:
-    _require_admin(request)
-    body = await read_json(
-        request, CreateApiKeyRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
-    )
+    body = await _admin_body(request, CreateApiKeyRequest)
     project = await components(request).projects.get_active_project(
         request.path_params["project_id"]
     )
