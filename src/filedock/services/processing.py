@@ -25,7 +25,7 @@ from filedock.errors import BlobNotFound, MetadataError, StorageError
 from filedock.metadata.base import MetadataStore
 from filedock.metrics import ProcessingMetrics
 from filedock.models import FileRecord
-from filedock.services.tasks import cancel_and_wait
+from filedock.services.tasks import cancel_and_wait, poll_loop
 from filedock.settings import Settings
 from filedock.validation import CHECKED_PURPOSES, Report, ValidationOptions, validator_for
 
@@ -133,17 +133,14 @@ class Processor:
         self._loop_task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        # The flag, not only cancellation, ends the loop: on Python 3.11 `asyncio.wait_for`
-        # swallows a cancel that arrives as the awaited event is set, and close() sets it.
-        while not self._closing:
-            self._wake.clear()
-            try:
-                await self._claim()
-            except Exception:
-                log.exception("claiming files to process failed; retrying at the next poll")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.processing_poll_seconds):
-                    await self._wake.wait()
+        await poll_loop(
+            self._claim,
+            self._wake,
+            self.settings.processing_poll_seconds,
+            lambda: self._closing,
+            log,
+            "claiming files to process",
+        )
 
     async def _claim(self) -> None:
         free = max(1, self.settings.processing_concurrency) - len(self._active)
