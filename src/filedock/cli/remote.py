@@ -15,11 +15,7 @@ from typing import Any
 
 import click
 
-from filedock.cli.connection import (
-    EXIT_API_ERROR,
-    connection_options,
-    make_client,
-)
+from filedock.cli.connection import EXIT_API_ERROR, F, connection_options, make_client
 from filedock.cli.output import DETAILS_WIDTH, list_json, listing, render_report, table, truncate
 from filedock.cli.output import progress as progress_to
 from filedock.client import APIStatusError, FileObject, FilesClient
@@ -38,6 +34,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: Any) -> int:
         return parse_size(str(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _size_option(name: str, default: int, help: str) -> Callable[[F], F]:
+    """An option of bytes, given as a number or a size such as 64MiB."""
+    return click.option(name, default=str(default), callback=_size, show_default=True, help=help)
 
 
 def _when(ts: int | None) -> str:
@@ -65,20 +66,12 @@ def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
 @click.option("--wait", is_flag=True, help="Wait until each file is processed (or failed).")
 @click.option("--json", "as_json", is_flag=True, help="Print each File object as a JSON line.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only file ids.")
-@click.option(
+@_size_option(
     "--chunk-threshold",
-    default=str(DEFAULT_CHUNK_THRESHOLD),
-    callback=_size,
-    show_default=True,
-    help="Files at least this big go through the Uploads API (bytes or e.g. 64MiB).",
+    DEFAULT_CHUNK_THRESHOLD,
+    "Files at least this big go through the Uploads API (bytes or e.g. 64MiB).",
 )
-@click.option(
-    "--part-size",
-    default=str(DEFAULT_PART_SIZE),
-    callback=_size,
-    show_default=True,
-    help="Part size for the Uploads API (at most 64MiB).",
-)
+@_size_option("--part-size", DEFAULT_PART_SIZE, "Part size for the Uploads API (at most 64MiB).")
 @click.option(
     "--parallel", default=DEFAULT_PARALLEL_PARTS, show_default=True, help="Parts in flight at once."
 )
