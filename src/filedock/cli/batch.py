@@ -16,8 +16,8 @@ import click
 
 from filedock.cli.connection import (
     EXIT_API_ERROR,
+    Connect,
     connection_options,
-    make_client,
 )
 from filedock.cli.output import list_json, listing
 from filedock.cli.output import progress as upload_progress
@@ -174,8 +174,7 @@ def create(
     poll_interval: float,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Upload PATH (purpose batch) and create a batch from it."""
     tags: dict[str, str] = {}
@@ -187,7 +186,7 @@ def create(
     expiry = (
         {"anchor": "created_at", "seconds": output_expires_after} if output_expires_after else None
     )
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         with upload_progress(f"upload {Path(path).name}", not quiet) as progress:
             file = client.files.create(file=Path(path), purpose="batch", progress=progress)
         created = client.batches.create(
@@ -218,11 +217,10 @@ def ls(
     after: str | None,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """List batches, newest first: id, status, endpoint, counts, created."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         batches, has_more = listing(
             lambda cursor: client.batches.list(limit=limit or 100, after=cursor), limit, after
         )
@@ -247,10 +245,10 @@ batch.add_command(
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @connection_options
-def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
+def cancel(batch_id: str, as_json: bool, connect: Connect) -> None:
     """Cancel a batch: no new lines start; results so far are kept (status cancelling, then
     cancelled)."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         _emit(client.batches.cancel(batch_id), as_json, False)
 
 
@@ -267,11 +265,10 @@ def wait(
     timeout: float,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Wait until a batch ends, with a progress bar; exits 1 unless it completed."""
-    with make_client(base_url, api_key) as client, _batch_progress(not quiet) as on_update:
+    with connect() as client, _batch_progress(not quiet) as on_update:
         done = client.batches.wait(
             batch_id, poll_interval=poll_interval, max_wait_seconds=timeout, on_update=on_update
         )
@@ -284,11 +281,9 @@ def wait(
 @click.option("-o", "--output-dir", default=".", show_default=True, help="Where to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the paths written.")
 @connection_options
-def results(
-    batch_id: str, output_dir: str, quiet: bool, base_url: str | None, api_key: str | None
-) -> None:
+def results(batch_id: str, output_dir: str, quiet: bool, connect: Connect) -> None:
     """Download a batch's output and error files (under their own names)."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         found = client.batches.retrieve(batch_id)
         if _download_results(client, found, Path(output_dir), quiet) == 0:
             click.echo(

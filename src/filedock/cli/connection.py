@@ -29,13 +29,23 @@ CONNECTION_OPTIONS = (
 )
 
 
-def connection_options(fn: F) -> F:
-    """A client command: --base-url and --api-key (read as the client reads them), and the
-    error exits of `handle_errors`."""
-    fn = handle_errors(fn)
+# What a client command calls to open its client (extra keywords go to FilesClient).
+Connect = Callable[..., FilesClient]
+
+
+def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A client command: --base-url and --api-key (read as the client reads them), turned into
+    the command's `connect` argument, and the error exits of `handle_errors`."""
+
+    @handle_errors
+    @functools.wraps(fn)
+    def command(*args: Any, base_url: str | None, api_key: str | None, **kwargs: Any) -> Any:
+        return fn(*args, connect=functools.partial(make_client, base_url, api_key), **kwargs)
+
+    decorated: Callable[..., Any] = command
     for name, envvar, help in CONNECTION_OPTIONS:
-        fn = click.option(name, envvar=envvar, show_envvar=True, help=help)(fn)
-    return fn
+        decorated = click.option(name, envvar=envvar, show_envvar=True, help=help)(decorated)
+    return decorated
 
 
 def _base_url(kwargs: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from filedock.cli.connection import EXIT_API_ERROR, F, connection_options, make_client
+from filedock.cli.connection import EXIT_API_ERROR, Connect, F, connection_options
 from filedock.cli.output import DETAILS_WIDTH, list_json, listing, render_report, table, truncate
 from filedock.cli.output import progress as progress_to
 from filedock.client import APIStatusError, FileObject, FilesClient
@@ -90,15 +90,12 @@ def upload(
     part_size: int,
     parallel: int,
     poll_interval: float,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Upload files; big ones go through the Uploads API in parallel parts."""
     failed = False
     expiry = {"anchor": "created_at", "seconds": expires_after} if expires_after else None
-    with make_client(
-        base_url,
-        api_key,
+    with connect(
         chunk_threshold=chunk_threshold,
         part_size=part_size,
         max_parallel_parts=parallel,
@@ -133,11 +130,10 @@ def ls(
     after: str | None,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """List files."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         files, has_more = listing(
             lambda cursor: client.files.list(
                 purpose=purpose, limit=limit, order=order, after=cursor
@@ -183,11 +179,10 @@ def get(
     output: str | None,
     force: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Download a file's content (streamed to disk); never overwrites a file without --force."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         if output == "-":
             with client.stream(
                 "GET", f"/files/{file_id}/content", {"Accept": "application/binary"}
@@ -215,10 +210,10 @@ def get(
 @click.argument("file_ids", nargs=-1, required=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the deleted ids.")
 @connection_options
-def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: str | None) -> None:
+def rm(file_ids: tuple[str, ...], quiet: bool, connect: Connect) -> None:
     """Delete files; carries on past failures and exits 1 if any failed."""
     failed = False
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         for file_id in file_ids:
             try:
                 client.files.delete(file_id)
@@ -239,8 +234,8 @@ def show_command(
     @click.command(name, help=help)
     @click.argument(argument)
     @connection_options
-    def show(base_url: str | None, api_key: str | None, **ids: str) -> None:
-        with make_client(base_url, api_key) as client:
+    def show(connect: Connect, **ids: str) -> None:
+        with connect() as client:
             click.echo(json.dumps(retrieve(client, ids[argument]).to_dict(), indent=2))
 
     return show
@@ -255,9 +250,9 @@ info = show_command(
 @click.argument("file_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @connection_options
-def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
+def report(file_id: str, as_json: bool, connect: Connect) -> None:
     """Show a file's validation report (filedock's GET /v1/files/{id}/report)."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         try:
             data = client.files.report(file_id)
         except APIStatusError as exc:
@@ -283,11 +278,10 @@ def wait(
     poll_interval: float,
     timeout: float,
     as_json: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Wait until a file is processed; exits 1 if its processing failed."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         file = client.files.wait_for_processing(
             file_id, poll_interval=poll_interval, max_wait_seconds=timeout
         )
