@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (async folder, sync folder, generated modules): the client (concurrency.py is written by hand
 # on each side) and its tests, so both clients pass the same tests.
 TWINS = (
-    ("src/filedock/client", ("client.py", "files.py", "uploads.py", "streams.py", "batches.py")),
+    ("src/filedock/client", ("client.py", "files.py")),
     ("tests/client", ("test_files.py", "test_uploads.py", "test_batches.py")),
 )
 HEADER = "# GENERATED from {source} by scripts/gen_sync_client.py: do not edit.\n"

@@ -38,11 +38,15 @@ class FiledockError(Exception):
         }
 
 
-class InvalidRequest(FiledockError):
-    """400: the request is malformed or breaks a rule."""
+class RequestError(FiledockError):
+    """4xx: the client's request cannot be served (OpenAI's `invalid_request_error`)."""
 
     status = 400
     type = "invalid_request_error"
+
+
+class InvalidRequest(RequestError):
+    """400: the request is malformed or breaks a rule."""
 
 
 class FileTooLarge(InvalidRequest):
@@ -55,9 +59,8 @@ class InvalidFileContent(InvalidRequest):
     code = "invalid_file_format"
 
 
-class NotFound(FiledockError):
+class NotFound(RequestError):
     status = 404
-    type = "invalid_request_error"
 
 
 class FileNotFound(NotFound):
@@ -76,21 +79,18 @@ class UploadStateError(InvalidRequest):
     code = "invalid_upload_state"
 
 
-class RangeNotSatisfiable(FiledockError):
+class RangeNotSatisfiable(RequestError):
     status = 416
-    type = "invalid_request_error"
     code = "range_not_satisfiable"
 
 
-class AuthenticationFailed(FiledockError):
+class AuthenticationFailed(RequestError):
     status = 401
-    type = "invalid_request_error"
     code = "invalid_api_key"
 
 
-class PermissionDenied(FiledockError):
+class PermissionDenied(RequestError):
     status = 403
-    type = "invalid_request_error"
 
 
 class MismatchedProject(AuthenticationFailed):
@@ -111,9 +111,8 @@ class StorageQuotaExceeded(InvalidRequest):
     code = "storage_quota_exceeded"
 
 
-class MethodNotAllowed(FiledockError):
+class MethodNotAllowed(RequestError):
     status = 405
-    type = "invalid_request_error"
 
 
 class RateLimited(FiledockError):

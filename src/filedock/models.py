@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 UPLOAD_PURPOSES: tuple[str, ...] = (
     "fine-tune",
@@ -222,6 +223,12 @@ class BatchRecord:
     engine: str | None  # the engine chosen for the model at validation
     lease_owner: str | None
     lease_until: int | None
+
+    @classmethod
+    def new(cls, **columns: Any) -> BatchRecord:
+        """A new batch's row: the `columns` given, counts at 0, every other column null."""
+        blank = dict.fromkeys((f.name for f in fields(cls)), None)
+        return cls(**{**blank, "total": 0, "completed": 0, "failed": 0, **columns})
 
     @property
     def usage(self) -> BatchUsage | None:

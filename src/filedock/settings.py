@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,20 +329,20 @@ def _field(name: str) -> dataclasses.Field[Any]:
     raise SettingsError(f"unknown setting: {name}")
 
 
+# A setting's text read as its declared type (the annotations are strings); others stay text.
+_CONVERTERS: dict[Any, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "bool": _parse_bool,
+    "Path": Path,
+}
+
+
 def _convert(f: dataclasses.Field[Any], raw: str, source: str) -> Any:
     try:
         if f.metadata.get("size"):
             return parse_size(raw)
-        kind = f.type
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "bool":
-            return _parse_bool(raw)
-        if kind == "Path":
-            return Path(raw)
-        return raw
+        return _CONVERTERS.get(f.type, str)(raw)
     except ValueError as exc:
         raise SettingsError(f"{source}: {exc}") from exc
 

@@ -16,12 +16,12 @@ import click
 
 from filedock.cli.connection import (
     EXIT_API_ERROR,
+    Connect,
     connection_options,
-    handle_errors,
-    make_client,
 )
+from filedock.cli.output import list_json, listing
 from filedock.cli.output import progress as upload_progress
-from filedock.cli.remote import _when
+from filedock.cli.remote import _when, show_command
 from filedock.client import Batch, FilesClient
 
 ENDPOINTS = (
@@ -163,7 +163,6 @@ def batch() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the batch id; no progress.")
 @connection_options
-@handle_errors
 def create(
     path: str,
     endpoint: str,
@@ -175,8 +174,7 @@ def create(
     poll_interval: float,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Upload PATH (purpose batch) and create a batch from it."""
     tags: dict[str, str] = {}
@@ -188,7 +186,7 @@ def create(
     expiry = (
         {"anchor": "created_at", "seconds": output_expires_after} if output_expires_after else None
     )
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         with upload_progress(f"upload {Path(path).name}", not quiet) as progress:
             file = client.files.create(file=Path(path), purpose="batch", progress=progress)
         created = client.batches.create(
@@ -214,63 +212,43 @@ def create(
 @click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only batch ids.")
 @connection_options
-@handle_errors
 def ls(
     limit: int | None,
     after: str | None,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """List batches, newest first: id, status, endpoint, counts, created."""
-    with make_client(base_url, api_key) as client:
-        if limit is not None:
-            page = client.batches.list(limit=limit, after=after)
-            batches, has_more = page.data, page.has_more
-        else:
-            batches, has_more = [], False
-            cursor = after
-            while True:
-                page = client.batches.list(limit=100, after=cursor)
-                batches.extend(page.data)
-                if not page.has_more or not page.data:
-                    break
-                cursor = page.data[-1].id
+    with connect() as client:
+        batches, has_more = listing(
+            lambda cursor: client.batches.list(limit=limit or 100, after=cursor), limit, after
+        )
     if as_json:
-        data = [b.to_dict() for b in batches]
-        listing = {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-            "has_more": has_more,
-        }
-        click.echo(json.dumps(listing))
+        click.echo(list_json([b.to_dict() for b in batches], has_more))
         return
     for b in batches:
         click.echo(b.id if quiet else _summary(b))
 
 
-@batch.command()
-@click.argument("batch_id")
-@connection_options
-@handle_errors
-def get(batch_id: str, base_url: str | None, api_key: str | None) -> None:
-    """Show a Batch object as JSON."""
-    with make_client(base_url, api_key) as client:
-        click.echo(json.dumps(client.batches.retrieve(batch_id).to_dict(), indent=2))
+batch.add_command(
+    show_command(
+        "get",
+        "batch_id",
+        "Show a Batch object as JSON.",
+        lambda client, id: client.batches.retrieve(id),
+    )
+)
 
 
 @batch.command()
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @connection_options
-@handle_errors
-def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
+def cancel(batch_id: str, as_json: bool, connect: Connect) -> None:
     """Cancel a batch: no new lines start; results so far are kept (status cancelling, then
     cancelled)."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         _emit(client.batches.cancel(batch_id), as_json, False)
 
 
@@ -281,18 +259,16 @@ def cancel(batch_id: str, as_json: bool, base_url: str | None, api_key: str | No
 @click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @connection_options
-@handle_errors
 def wait(
     batch_id: str,
     poll_interval: float,
     timeout: float,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Wait until a batch ends, with a progress bar; exits 1 unless it completed."""
-    with make_client(base_url, api_key) as client, _batch_progress(not quiet) as on_update:
+    with connect() as client, _batch_progress(not quiet) as on_update:
         done = client.batches.wait(
             batch_id, poll_interval=poll_interval, max_wait_seconds=timeout, on_update=on_update
         )
@@ -305,12 +281,9 @@ def wait(
 @click.option("-o", "--output-dir", default=".", show_default=True, help="Where to write.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the paths written.")
 @connection_options
-@handle_errors
-def results(
-    batch_id: str, output_dir: str, quiet: bool, base_url: str | None, api_key: str | None
-) -> None:
+def results(batch_id: str, output_dir: str, quiet: bool, connect: Connect) -> None:
     """Download a batch's output and error files (under their own names)."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         found = client.batches.retrieve(batch_id)
         if _download_results(client, found, Path(output_dir), quiet) == 0:
             click.echo(

@@ -23,20 +23,29 @@ EXIT_API_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
-def connection_options(fn: F) -> F:
-    fn = click.option(
-        "--api-key",
-        envvar="OPENAI_API_KEY",
-        show_envvar=True,
-        help="API key (Bearer token).",
-    )(fn)
-    fn = click.option(
-        "--base-url",
-        envvar="OPENAI_BASE_URL",
-        show_envvar=True,
-        help="API base URL, e.g. http://127.0.0.1:8000/v1 (the default).",
-    )(fn)
-    return fn
+CONNECTION_OPTIONS = (
+    ("--api-key", "OPENAI_API_KEY", "API key (Bearer token)."),
+    ("--base-url", "OPENAI_BASE_URL", "API base URL, e.g. http://127.0.0.1:8000/v1 (the default)."),
+)
+
+
+# What a client command calls to open its client (extra keywords go to FilesClient).
+Connect = Callable[..., FilesClient]
+
+
+def connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A client command: --base-url and --api-key (read as the client reads them), turned into
+    the command's `connect` argument, and the error exits of `handle_errors`."""
+
+    @handle_errors
+    @functools.wraps(fn)
+    def command(*args: Any, base_url: str | None, api_key: str | None, **kwargs: Any) -> Any:
+        return fn(*args, connect=functools.partial(make_client, base_url, api_key), **kwargs)
+
+    decorated: Callable[..., Any] = command
+    for name, envvar, help in CONNECTION_OPTIONS:
+        decorated = click.option(name, envvar=envvar, show_envvar=True, help=help)(decorated)
+    return decorated
 
 
 def _base_url(kwargs: dict[str, Any]) -> str:

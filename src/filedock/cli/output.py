@@ -5,13 +5,41 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import click
 
 from filedock.client import ProgressCallback
+
+
+def listing(list_page: Callable[[str | None], Any], limit: int | None, after: str | None) -> Any:
+    """`(items, has_more)` of an `ls`: one page with --limit, else every page from `after` on.
+
+    `list_page(after)` fetches one page (an object with `data` and `has_more`).
+    """
+    page = list_page(after)
+    if limit is not None:
+        return page.data, page.has_more
+    items = list(page.data)
+    while page.has_more and page.data:
+        page = list_page(page.data[-1].id)
+        items.extend(page.data)
+    return items, False
+
+
+def list_json(objects: list[dict[str, Any]], has_more: bool) -> str:
+    """A listing printed as the API's list object."""
+    return json.dumps(
+        {
+            "object": "list",
+            "data": objects,
+            "first_id": objects[0]["id"] if objects else None,
+            "last_id": objects[-1]["id"] if objects else None,
+            "has_more": has_more,
+        }
+    )
 
 
 class PlainProgress:

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from filedock.cli.connection import (
-    EXIT_API_ERROR,
-    connection_options,
-    handle_errors,
-    make_client,
-)
-from filedock.cli.output import DETAILS_WIDTH, render_report, table, truncate
+from filedock.cli.connection import EXIT_API_ERROR, Connect, F, connection_options
+from filedock.cli.output import DETAILS_WIDTH, list_json, listing, render_report, table, truncate
 from filedock.cli.output import progress as progress_to
-from filedock.client import (
-    APIStatusError,
-    FileObject,
-)
+from filedock.client import APIStatusError, FileObject, FilesClient
 from filedock.client._common import (
     DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_PARALLEL_PARTS,
@@ -41,6 +34,11 @@ def _size(ctx: click.Context, param: click.Parameter, value: Any) -> int:
         return parse_size(str(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+
+
+def _size_option(name: str, default: int, help: str) -> Callable[[F], F]:
+    """An option of bytes, given as a number or a size such as 64MiB."""
+    return click.option(name, default=str(default), callback=_size, show_default=True, help=help)
 
 
 def _when(ts: int | None) -> str:
@@ -68,20 +66,12 @@ def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
 @click.option("--wait", is_flag=True, help="Wait until each file is processed (or failed).")
 @click.option("--json", "as_json", is_flag=True, help="Print each File object as a JSON line.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only file ids.")
-@click.option(
+@_size_option(
     "--chunk-threshold",
-    default=str(DEFAULT_CHUNK_THRESHOLD),
-    callback=_size,
-    show_default=True,
-    help="Files at least this big go through the Uploads API (bytes or e.g. 64MiB).",
+    DEFAULT_CHUNK_THRESHOLD,
+    "Files at least this big go through the Uploads API (bytes or e.g. 64MiB).",
 )
-@click.option(
-    "--part-size",
-    default=str(DEFAULT_PART_SIZE),
-    callback=_size,
-    show_default=True,
-    help="Part size for the Uploads API (at most 64MiB).",
-)
+@_size_option("--part-size", DEFAULT_PART_SIZE, "Part size for the Uploads API (at most 64MiB).")
 @click.option(
     "--parallel", default=DEFAULT_PARALLEL_PARTS, show_default=True, help="Parts in flight at once."
 )
@@ -89,7 +79,6 @@ def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
     "--poll-interval", default=1.0, show_default=True, help="Seconds between polls (--wait)."
 )
 @connection_options
-@handle_errors
 def upload(
     paths: tuple[str, ...],
     purpose: str,
@@ -101,15 +90,12 @@ def upload(
     part_size: int,
     parallel: int,
     poll_interval: float,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Upload files; big ones go through the Uploads API in parallel parts."""
     failed = False
     expiry = {"anchor": "created_at", "seconds": expires_after} if expires_after else None
-    with make_client(
-        base_url,
-        api_key,
+    with connect(
         chunk_threshold=chunk_threshold,
         part_size=part_size,
         max_parallel_parts=parallel,
@@ -137,7 +123,6 @@ def upload(
 @click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only file ids.")
 @connection_options
-@handle_errors
 def ls(
     purpose: str | None,
     limit: int | None,
@@ -145,37 +130,19 @@ def ls(
     after: str | None,
     as_json: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """List files."""
-    with make_client(base_url, api_key) as client:
-        if limit is not None:
-            page = client.files.list(purpose=purpose, limit=limit, order=order, after=after)
-            files, has_more = page.data, page.has_more
-        else:
-            files = []
-            has_more = False
-            cursor = after
-            while True:
-                page = client.files.list(purpose=purpose, order=order, after=cursor)
-                files.extend(page.data)
-                if not page.has_more or not page.data:
-                    break
-                cursor = page.data[-1].id
-    if as_json:
-        data = [f.to_dict() for f in files]
-        click.echo(
-            json.dumps(
-                {
-                    "object": "list",
-                    "data": data,
-                    "has_more": has_more,
-                    "first_id": data[0]["id"] if data else None,
-                    "last_id": data[-1]["id"] if data else None,
-                }
-            )
+    with connect() as client:
+        files, has_more = listing(
+            lambda cursor: client.files.list(
+                purpose=purpose, limit=limit, order=order, after=cursor
+            ),
+            limit,
+            after,
         )
+    if as_json:
+        click.echo(list_json([f.to_dict() for f in files], has_more))
         return
     if quiet:
         for f in files:
@@ -207,17 +174,15 @@ def ls(
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output file if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @connection_options
-@handle_errors
 def get(
     file_id: str,
     output: str | None,
     force: bool,
     quiet: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Download a file's content (streamed to disk); never overwrites a file without --force."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         if output == "-":
             with client.stream(
                 "GET", f"/files/{file_id}/content", {"Accept": "application/binary"}
@@ -245,11 +210,10 @@ def get(
 @click.argument("file_ids", nargs=-1, required=True)
 @click.option("-q", "--quiet", is_flag=True, help="Print only the deleted ids.")
 @connection_options
-@handle_errors
-def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: str | None) -> None:
+def rm(file_ids: tuple[str, ...], quiet: bool, connect: Connect) -> None:
     """Delete files; carries on past failures and exits 1 if any failed."""
     failed = False
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         for file_id in file_ids:
             try:
                 client.files.delete(file_id)
@@ -262,24 +226,33 @@ def rm(file_ids: tuple[str, ...], quiet: bool, base_url: str | None, api_key: st
         sys.exit(EXIT_API_ERROR)
 
 
-@click.command()
-@click.argument("file_id")
-@connection_options
-@handle_errors
-def info(file_id: str, base_url: str | None, api_key: str | None) -> None:
-    """Show a File object as JSON."""
-    with make_client(base_url, api_key) as client:
-        click.echo(json.dumps(client.files.retrieve(file_id).to_dict(), indent=2))
+def show_command(
+    name: str, argument: str, help: str, retrieve: Callable[[FilesClient, str], Any]
+) -> click.Command:
+    """A command that prints one object (`retrieve(client, id)`) as indented JSON."""
+
+    @click.command(name, help=help)
+    @click.argument(argument)
+    @connection_options
+    def show(connect: Connect, **ids: str) -> None:
+        with connect() as client:
+            click.echo(json.dumps(retrieve(client, ids[argument]).to_dict(), indent=2))
+
+    return show
+
+
+info = show_command(
+    "info", "file_id", "Show a File object as JSON.", lambda client, id: client.files.retrieve(id)
+)
 
 
 @click.command()
 @click.argument("file_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @connection_options
-@handle_errors
-def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | None) -> None:
+def report(file_id: str, as_json: bool, connect: Connect) -> None:
     """Show a file's validation report (filedock's GET /v1/files/{id}/report)."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         try:
             data = client.files.report(file_id)
         except APIStatusError as exc:
@@ -300,17 +273,15 @@ def report(file_id: str, as_json: bool, base_url: str | None, api_key: str | Non
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the File object as JSON.")
 @connection_options
-@handle_errors
 def wait(
     file_id: str,
     poll_interval: float,
     timeout: float,
     as_json: bool,
-    base_url: str | None,
-    api_key: str | None,
+    connect: Connect,
 ) -> None:
     """Wait until a file is processed; exits 1 if its processing failed."""
-    with make_client(base_url, api_key) as client:
+    with connect() as client:
         file = client.files.wait_for_processing(
             file_id, poll_interval=poll_interval, max_wait_seconds=timeout
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import httpx
@@ -23,28 +24,21 @@ class ProcessingTimeout(FiledockClientError):
     """`wait_for_processing` gave up before the file reached a final status."""
 
 
+@dataclass(eq=False, repr=False)
 class APIStatusError(FiledockClientError):
     """The server answered with an error status; fields come from its error envelope."""
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type: str | None = None,
-        param: str | None = None,
-        code: str | None = None,
-        request_id: str | None = None,
-        body: Any = None,
-    ) -> None:
-        super().__init__(f"Error {status}: {message}")
-        self.status = status
-        self.message = message
-        self.type = type
-        self.param = param
-        self.code = code
-        self.request_id = request_id
-        self.body = body
+    status: int
+    message: str
+    _: KW_ONLY
+    type: str | None = None
+    param: str | None = None
+    code: str | None = None
+    request_id: str | None = None
+    body: Any = None
+
+    def __post_init__(self) -> None:
+        super().__init__(f"Error {self.status}: {self.message}")
 
     @property
     def is_missing_route(self) -> bool:

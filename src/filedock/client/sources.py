@@ -7,12 +7,13 @@ ever holds more than one chunk per request in memory.
 from __future__ import annotations
 
 import io
-import mimetypes
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from filedock.media_types import media_type
 
 FileContent = bytes | IO[bytes] | os.PathLike[str] | str
 FileInput = FileContent | tuple[str, FileContent] | tuple[str, FileContent, str]
@@ -23,12 +24,7 @@ _EXTRA_TYPES = {".jsonl": "text/jsonl", ".md": "text/markdown", ".ts": "text/typ
 
 
 def guess_mime_type(filename: str) -> str:
-    lowered = filename.lower()
-    for ext, mime in _EXTRA_TYPES.items():
-        if lowered.endswith(ext):
-            return mime
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
-    return guessed or "application/octet-stream"
+    return media_type(filename, _EXTRA_TYPES)
 
 
 class Source:

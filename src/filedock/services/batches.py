@@ -64,42 +64,17 @@ class BatchService:
                 param="input_file_id",
             )
         now = self.clock.now()
-        record = BatchRecord(
+        record = BatchRecord.new(
             id=new_batch_id(),
             project_id=project_id,
             endpoint=endpoint,
-            model=None,
             input_file_id=input_file.id,
             completion_window="24h",
             status="validating",
-            output_file_id=None,
-            error_file_id=None,
             created_at=now,
-            in_progress_at=None,
             expires_at=now + self.settings.batch_window_seconds,
-            finalizing_at=None,
-            completed_at=None,
-            failed_at=None,
-            expired_at=None,
-            cancelling_at=None,
-            cancelled_at=None,
-            total=0,
-            completed=0,
-            failed=0,
-            input_tokens=None,
-            cached_tokens=None,
-            output_tokens=None,
-            reasoning_tokens=None,
-            total_tokens=None,
-            errors=None,
             metadata=json.dumps(metadata) if metadata is not None else None,
             output_expires_after=output_expires_after,
-            input_blob_key=None,
-            output_file_reserved=None,
-            error_file_reserved=None,
-            engine=None,
-            lease_owner=None,
-            lease_until=None,
         )
         await self.rows.insert(record)
         audit.record(

@@ -6,7 +6,7 @@ import json
 import logging
 import os.path
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from filedock.blobs.base import BlobStore
@@ -53,27 +53,18 @@ class FileReport:
     report: dict[str, Any]
 
 
+@dataclass(eq=False)
 class FileService:
     """The operations of the Files API. Knows nothing of HTTP."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        blobs: BlobStore,
-        metadata: MetadataStore,
-        *,
-        processor: Processor,
-        quotas: QuotaService,
-        clock: Clock,
-        leases: BlobLeases,
-    ) -> None:
-        self.settings = settings
-        self.blobs = blobs
-        self.metadata = metadata
-        self.processor = processor
-        self.quotas = quotas
-        self.clock = clock
-        self.leases = leases
+    settings: Settings
+    blobs: BlobStore
+    metadata: MetadataStore
+    _: KW_ONLY
+    processor: Processor
+    quotas: QuotaService
+    clock: Clock
+    leases: BlobLeases
 
     # rules ---------------------------------------------------------------------------------
     def check_purpose(self, purpose: str) -> None:

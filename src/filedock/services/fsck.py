@@ -64,22 +64,15 @@ class FsckReport:
         return out
 
 
+@dataclass(eq=False)
 class Fsck:
     """Audits one blob store against one database."""
 
-    def __init__(
-        self,
-        blobs: BlobStore,
-        ledger: BlobLedger,
-        sweeper: Sweeper,
-        clock: Clock,
-        grace_seconds: float,
-    ) -> None:
-        self.blobs = blobs
-        self.ledger = ledger
-        self.sweeper = sweeper
-        self.clock = clock
-        self.grace_seconds = grace_seconds
+    blobs: BlobStore
+    ledger: BlobLedger
+    sweeper: Sweeper
+    clock: Clock
+    grace_seconds: float
 
     async def run(self, *, verify: bool = False, repair: bool = False) -> FsckReport:
         report = FsckReport()

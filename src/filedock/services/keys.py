@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from filedock.clock import Clock
 from filedock.errors import AuthenticationFailed, InvalidRequest, NotFound
@@ -121,12 +122,16 @@ class ApiKeys:
         )
         return record, secret
 
-    def _created(self, record: ApiKeyRecord) -> None:
+    def _audit(self, event: str, record: ApiKeyRecord, **fields: Any) -> None:
+        """An audit event about one key (its project and id, and `fields`)."""
         audit.record(
+            event, self._clock.time(), project_id=record.project_id, key_id=record.id, **fields
+        )
+
+    def _created(self, record: ApiKeyRecord) -> None:
+        self._audit(
             "key.created",
-            self._clock.time(),
-            project_id=record.project_id,
-            key_id=record.id,
+            record,
             new_key_prefix=record.prefix,
             role=record.role,
             expires_at=record.expires_at,
@@ -148,13 +153,7 @@ class ApiKeys:
         record = await self._metadata.revoke_api_key(key_id_or_prefix, self._clock.now())
         if record is None:
             raise InvalidRequest(f"No such API key: {key_id_or_prefix}", param="key")
-        audit.record(
-            "key.revoked",
-            self._clock.time(),
-            project_id=record.project_id,
-            key_id=record.id,
-            revoked_key_prefix=record.prefix,
-        )
+        self._audit("key.revoked", record, revoked_key_prefix=record.prefix)
         return record
 
     async def ensure_bootstrap_key(self) -> str | None:

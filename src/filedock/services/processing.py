@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -24,7 +25,7 @@ from filedock.errors import BlobNotFound, MetadataError, StorageError
 from filedock.metadata.base import MetadataStore
 from filedock.metrics import ProcessingMetrics
 from filedock.models import FileRecord
-from filedock.services.tasks import cancel_and_wait
+from filedock.services.tasks import cancel_and_wait, poll_loop
 from filedock.settings import Settings
 from filedock.validation import CHECKED_PURPOSES, Report, ValidationOptions, validator_for
 
@@ -53,6 +54,7 @@ def report_json(report: Report) -> str:
     return json.dumps(report.to_json(), separators=(",", ":"))
 
 
+@dataclass(eq=False)
 class Processor:
     """The processing policy and the background worker of one server process.
 
@@ -61,24 +63,18 @@ class Processor:
     another server's lease holds them); each check's outcome and duration.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        blobs: BlobStore,
-        metadata: MetadataStore,
-        *,
-        clock: Clock,
-        metrics: ProcessingMetrics,
-    ) -> None:
-        self.settings = settings
-        self.blobs = blobs
-        self.metadata = metadata
-        self.clock = clock
-        self.metrics = metrics
+    settings: Settings
+    blobs: BlobStore
+    metadata: MetadataStore
+    _: KW_ONLY
+    clock: Clock
+    metrics: ProcessingMetrics
+
+    def __post_init__(self) -> None:
         self._queued: set[str] = set()
         self.owner = "proc_" + secrets.token_hex(8)
-        self.options = validation_options(settings)
-        self._slots = asyncio.Semaphore(max(1, settings.processing_concurrency))
+        self.options = validation_options(self.settings)
+        self._slots = asyncio.Semaphore(max(1, self.settings.processing_concurrency))
         self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
@@ -137,17 +133,14 @@ class Processor:
         self._loop_task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        # The flag, not only cancellation, ends the loop: on Python 3.11 `asyncio.wait_for`
-        # swallows a cancel that arrives as the awaited event is set, and close() sets it.
-        while not self._closing:
-            self._wake.clear()
-            try:
-                await self._claim()
-            except Exception:
-                log.exception("claiming files to process failed; retrying at the next poll")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.processing_poll_seconds):
-                    await self._wake.wait()
+        await poll_loop(
+            self._claim,
+            self._wake,
+            self.settings.processing_poll_seconds,
+            lambda: self._closing,
+            log,
+            "claiming files to process",
+        )
 
     async def _claim(self) -> None:
         free = max(1, self.settings.processing_concurrency) - len(self._active)

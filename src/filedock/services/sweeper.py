@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from filedock.blobs.base import BlobStore
 from filedock.clock import Clock
@@ -40,23 +40,16 @@ class SweepReport:
     reservations: int = 0
 
 
+@dataclass(eq=False)
 class Sweeper:
     """Each pass is safe to run on several servers at once: claims are atomic in the database."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        blobs: BlobStore,
-        metadata: MetadataStore,
-        ledger: BlobLedger,
-        clock: Clock,
-    ) -> None:
-        self.settings = settings
-        self.blobs = blobs
-        self.metadata = metadata
-        self.ledger = ledger
-        self.clock = clock
-        self.claimer = "sweep_" + secrets.token_hex(8)
+    settings: Settings
+    blobs: BlobStore
+    metadata: MetadataStore
+    ledger: BlobLedger
+    clock: Clock
+    claimer: str = field(init=False, default_factory=lambda: "sweep_" + secrets.token_hex(8))
 
     async def sweep(self) -> SweepReport:
         token = audit.set_actor(audit.Actor("sweeper"))

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 
 import anyio.to_thread
 
@@ -72,25 +72,17 @@ class UploadView:
     file: FileRecord | None = None
 
 
+@dataclass(eq=False)
 class UploadService:
     """The operations of the Uploads API. Knows nothing of HTTP."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        blobs: BlobStore,
-        metadata: MetadataStore,
-        *,
-        files: FileService,
-        quotas: QuotaService,
-        clock: Clock,
-    ) -> None:
-        self.settings = settings
-        self.files = files
-        self.quotas = quotas
-        self.blobs = blobs
-        self.metadata = metadata
-        self.clock = clock
+    settings: Settings
+    blobs: BlobStore
+    metadata: MetadataStore
+    _: KW_ONLY
+    files: FileService
+    quotas: QuotaService
+    clock: Clock
 
     # rules ---------------------------------------------------------------------------------
     def size_limit(self, purpose: str) -> int:

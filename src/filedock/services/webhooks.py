@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import datetime
 import json
 import logging
@@ -27,7 +26,7 @@ from filedock.clock import Clock
 from filedock.errors import MetadataError
 from filedock.ids import new_event_id
 from filedock.metadata.webhook_events import WebhookEvent, WebhookEventRows
-from filedock.services.tasks import cancel_and_wait
+from filedock.services.tasks import cancel_and_wait, poll_loop
 from filedock.settings import Settings
 
 if TYPE_CHECKING:
@@ -110,16 +109,18 @@ class WebhookSender:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while not self._closing:
-            self._wake.clear()
-            try:
-                while await self.deliver_due():
-                    pass
-            except Exception:
-                log.exception("webhook delivery failed; retrying at the next poll")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.batch_poll_seconds):
-                    await self._wake.wait()
+        await poll_loop(
+            self._deliver_all_due,
+            self._wake,
+            self.settings.batch_poll_seconds,
+            lambda: self._closing,
+            log,
+            "webhook delivery",
+        )
+
+    async def _deliver_all_due(self) -> None:
+        while await self.deliver_due():
+            pass
 
     async def deliver_due(self) -> int:
         """Send the events due now; returns how many were attempted."""

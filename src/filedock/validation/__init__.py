@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from filedock.validation.assistants import AssistantsValidator
 from filedock.validation.base import ValidationOptions, Validator
@@ -27,22 +27,26 @@ __all__ = [
     "validator_for",
 ]
 
+# The validators that need only the options (assistants also reads the filename's extension).
+_VALIDATORS: dict[str, Callable[[ValidationOptions | None], Validator]] = {
+    "fine-tune": FineTuneValidator,
+    "batch": BatchValidator,
+    "evals": EvalsValidator,
+    "vision": VisionValidator,
+}
+
 
 def validator_for(
     purpose: str, filename: str, options: ValidationOptions | None = None
 ) -> Validator:
     """A fresh validator for one file of `purpose`. Raises ValueError for unchecked purposes."""
-    if purpose == "fine-tune":
-        return FineTuneValidator(options)
-    if purpose == "batch":
-        return BatchValidator(options)
-    if purpose == "evals":
-        return EvalsValidator(options)
-    if purpose == "vision":
-        return VisionValidator(options)
     if purpose == "assistants":
         return AssistantsValidator(filename, options)
-    raise ValueError(f"purpose {purpose!r} has no content validation")
+    try:
+        validator = _VALIDATORS[purpose]
+    except KeyError:
+        raise ValueError(f"purpose {purpose!r} has no content validation") from None
+    return validator(options)
 
 
 def validate(

@@ -48,15 +48,18 @@ class Report:
         self, code: str, message: str, line: int | None = None, path: str | None = None
     ) -> None:
         self.error_count += 1
-        if len(self.errors) < self.max_issues:
-            self.errors.append(Issue(code, message, line, path))
+        self._list(self.errors, Issue(code, message, line, path))
 
     def warning(
         self, code: str, message: str, line: int | None = None, path: str | None = None
     ) -> None:
         self.warning_count += 1
-        if len(self.warnings) < self.max_issues:
-            self.warnings.append(Issue(code, message, line, path))
+        self._list(self.warnings, Issue(code, message, line, path))
+
+    def _list(self, issues: list[Issue], issue: Issue) -> None:
+        """Every issue is counted; only the first `max_issues` of each kind are listed."""
+        if len(issues) < self.max_issues:
+            issues.append(issue)
 
     def sort(self) -> None:
         """Put the listed problems in line order (whole-file ones last)."""

@@ -7,6 +7,7 @@ import json
 from msgspec import Struct
 
 from filedock.models import BatchPage, BatchRecord, BatchUsage
+from filedock.web.schemas import ListObject, list_object, struct_from
 
 
 class BatchErrorObject(Struct, kw_only=True):
@@ -70,14 +71,6 @@ class BatchObject(Struct, kw_only=True):
     metadata: dict[str, str] | None
 
 
-class BatchList(Struct, kw_only=True):
-    object: str = "list"
-    data: list[BatchObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
-
-
 def usage_object(usage: BatchUsage) -> UsageObject:
     return UsageObject(
         input_tokens=usage.input_tokens,
@@ -95,25 +88,10 @@ def batch_object(record: BatchRecord) -> BatchObject:
         if record.errors is not None
         else None
     )
-    return BatchObject(
-        id=record.id,
-        endpoint=record.endpoint,
-        model=record.model,
+    return struct_from(
+        BatchObject,
+        record,
         errors=errors,
-        input_file_id=record.input_file_id,
-        completion_window=record.completion_window,
-        status=record.status,
-        output_file_id=record.output_file_id,
-        error_file_id=record.error_file_id,
-        created_at=record.created_at,
-        in_progress_at=record.in_progress_at,
-        expires_at=record.expires_at,
-        finalizing_at=record.finalizing_at,
-        completed_at=record.completed_at,
-        failed_at=record.failed_at,
-        expired_at=record.expired_at,
-        cancelling_at=record.cancelling_at,
-        cancelled_at=record.cancelled_at,
         request_counts=RequestCounts(
             total=record.total, completed=record.completed, failed=record.failed
         ),
@@ -122,11 +100,5 @@ def batch_object(record: BatchRecord) -> BatchObject:
     )
 
 
-def batch_list(page: BatchPage) -> BatchList:
-    data = [batch_object(b) for b in page.batches]
-    return BatchList(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=page.has_more,
-    )
+def batch_list(page: BatchPage) -> ListObject[BatchObject]:
+    return list_object([batch_object(b) for b in page.batches], page.has_more)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from filedock.errors import FiledockError
+from filedock.media_types import media_type
 from filedock.web.ranges import none_match, parse_range, range_still_valid
 
 _encoder = msgspec.json.Encoder()
@@ -41,12 +41,7 @@ def error_response(error: FiledockError) -> JSONResponse:
 
 def content_type_for(filename: str) -> str:
     """The media type a download is served with, from the stored file name."""
-    lowered = filename.lower()
-    for extension, ctype in EXTRA_TYPES.items():
-        if lowered.endswith(extension):
-            return ctype
-    guessed, _ = mimetypes.guess_type(filename, strict=False)
-    return guessed or "application/octet-stream"
+    return media_type(filename, EXTRA_TYPES)
 
 
 def content_disposition(filename: str) -> str:

@@ -6,7 +6,7 @@ responses are built from the services' domain records here, fields in api.openai
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
@@ -111,6 +111,38 @@ def query_int(query: Any, name: str, default: int) -> int:
 
 
 # Responses -----------------------------------------------------------------------------------
+S = TypeVar("S", bound=Struct)
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+T = TypeVar("T", bound=_Identified)
+
+
+def struct_from(kind: type[S], source: object, **values: Any) -> S:
+    """A response object: `values`, and for every other field of `kind` the attribute of
+    `source` with the same name (a field `source` lacks keeps its default)."""
+    copied = {
+        name: getattr(source, name)
+        for name in kind.__struct_fields__
+        if name not in values and hasattr(source, name)
+    }
+    return kind(**copied, **values)
+
+
+def list_object(data: list[T], has_more: bool) -> ListObject[T]:
+    """A list object of `data` (items with an `id`), with OpenAI's first_id and last_id."""
+    return ListObject(
+        data=data,
+        first_id=data[0].id if data else None,
+        last_id=data[-1].id if data else None,
+        has_more=has_more,
+    )
+
+
 class FileObject(Struct, kw_only=True):
     object: str = "file"
     id: str
@@ -214,15 +246,18 @@ class ApiKeyDeleted(Struct, kw_only=True):
     deleted: bool = True
 
 
-class AdminList(Struct, kw_only=True):
+class ListObject(Struct, Generic[T], kw_only=True):
+    """A list object, in the key order of the Batch and Administration APIs."""
+
     object: str = "list"
-    data: list[Any]
+    data: list[T]
     first_id: str | None
     last_id: str | None
     has_more: bool
 
 
 def file_object(record: FileRecord) -> FileObject:
+    # Field by field (not struct_from): ten times faster, and every retrieve and list runs it.
     return FileObject(
         id=record.id,
         purpose=record.purpose,
@@ -236,6 +271,7 @@ def file_object(record: FileRecord) -> FileObject:
 
 
 def file_list(page: FilePage) -> FileList:
+    # The Files API's own key order (has_more before first_id), as OpenAI sends it.
     data = [file_object(f) for f in page.files]
     return FileList(
         data=data,
@@ -246,15 +282,7 @@ def file_list(page: FilePage) -> FileList:
 
 
 def upload_object(upload: UploadRecord, file: FileRecord | None = None) -> UploadObject:
-    result = UploadObject(
-        id=upload.id,
-        bytes=upload.bytes,
-        created_at=upload.created_at,
-        filename=upload.filename,
-        purpose=upload.purpose,
-        status=upload.status,
-        expires_at=upload.expires_at,
-    )
+    result = struct_from(UploadObject, upload)
     if upload.status == "completed":
         result.file = file_object(file) if file is not None else None
     return result
@@ -303,10 +331,5 @@ def api_key_object(key: ApiKeyRecord, secret: str | None = None) -> ApiKeyObject
     )
 
 
-def admin_list(data: list[Any], has_more: bool) -> AdminList:
-    return AdminList(
-        data=data,
-        first_id=data[0].id if data else None,
-        last_id=data[-1].id if data else None,
-        has_more=has_more,
-    )
+def admin_list(data: list[Any], has_more: bool) -> ListObject[Any]:
+    return list_object(data, has_more)

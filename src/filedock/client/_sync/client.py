@@ -9,7 +9,8 @@ disk); client/_sync/ is generated from these files by scripts/gen_sync_client.py
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -21,13 +22,10 @@ from filedock.client._common import (
     DEFAULT_PART_SIZE,
     ClientConfig,
 )
-from filedock.client._sync.batches import Batches
-from filedock.client._sync.files import Files
-from filedock.client._sync.uploads import Uploads
-from filedock.client.errors import (
-    APIConnectionError,
-    error_from_response,
-)
+from filedock.client._sync.concurrency import sleep
+from filedock.client._sync.files import Files, Uploads
+from filedock.client.errors import APIConnectionError, ProcessingTimeout, error_from_response
+from filedock.client.types import Batch, BatchList
 
 
 class FilesClient:
@@ -99,6 +97,26 @@ class FilesClient:
             raise error_from_response(response, response.content)
         return response.json()
 
+    def list_page(self, path: str, **params: Any) -> Any:
+        """One page of a listing, with the query parameters that are set."""
+        query = {name: value for name, value in params.items() if value is not None}
+        return self.request("GET", path, params=query)
+
+    def list_every(self, path: str, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every object of a listing, following `after` while `has_more`."""
+        while True:
+            page = self.list_page(path, **params)
+            data: list[dict[str, Any]] = page.get("data") or []
+            for item in data:
+                yield item
+            if not page.get("has_more", False) or not data:
+                return
+            params["after"] = data[-1]["id"]
+
+    def action(self, path: str) -> Any:
+        """POST with no body (cancel): the JSON content type, as the official SDK sends it."""
+        return self.request("POST", path, headers={"Content-Type": "application/json"})
+
     @contextlib.contextmanager
     def stream(
         self, method: str, path: str, headers: Mapping[str, str]
@@ -110,3 +128,71 @@ class FilesClient:
                 yield response
         except httpx.TransportError as exc:
             raise APIConnectionError(f"{method} {path}: {exc}") from exc
+
+
+class Batches:
+    """`client.batches`, as the official SDK has it, plus `wait`."""
+
+    def __init__(self, client: FilesClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        output_expires_after: Mapping[str, Any] | None = None,
+    ) -> Batch:
+        body: dict[str, Any] = {
+            "input_file_id": input_file_id,
+            "endpoint": endpoint,
+            "completion_window": completion_window,
+        }
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        if output_expires_after is not None:
+            body["output_expires_after"] = {
+                "anchor": output_expires_after.get("anchor", "created_at"),
+                "seconds": int(output_expires_after["seconds"]),
+            }
+        return Batch.from_dict(self._client.request("POST", "/batches", json=body))
+
+    def retrieve(self, batch_id: str) -> Batch:
+        return Batch.from_dict(self._client.request("GET", f"/batches/{batch_id}"))
+
+    def list(self, *, limit: int | None = None, after: str | None = None) -> BatchList:
+        return BatchList.from_dict(self._client.list_page("/batches", limit=limit, after=after))
+
+    def list_all(self, *, page_size: int = 100) -> Iterator[Batch]:
+        """Every batch, newest first, page after page."""
+        for data in self._client.list_every("/batches", limit=page_size):
+            yield Batch.from_dict(data)
+
+    def cancel(self, batch_id: str) -> Batch:
+        return Batch.from_dict(self._client.action(f"/batches/{batch_id}/cancel"))
+
+    def wait(
+        self,
+        batch_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_wait_seconds: float = 24 * 3600,
+        on_update: Callable[[Batch], None] | None = None,
+    ) -> Batch:
+        """Poll until the batch is completed, failed, expired or cancelled; `on_update` sees
+        every state polled (request_counts move while it runs)."""
+        start = time.monotonic()
+        while True:
+            batch = self.retrieve(batch_id)
+            if on_update is not None:
+                on_update(batch)
+            if batch.done:
+                return batch
+            if time.monotonic() - start > max_wait_seconds:
+                raise ProcessingTimeout(
+                    f"Giving up on waiting for batch {batch_id} after {max_wait_seconds} seconds "
+                    f"(status {batch.status})."
+                )
+            sleep(poll_interval)

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from types import TracebackType
 from typing import Any, TypeVar
 
 from filedock.client.errors import UploadCancelled
@@ -46,12 +45,7 @@ class SyncTaskGroup:
     def __enter__(self) -> SyncTaskGroup:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_details: object) -> None:
         try:
             if exc_type is None:
                 done, _ = wait(self._futures, return_when=FIRST_EXCEPTION)

@@ -6,7 +6,8 @@ keys may read too. See docs/projects.md.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from msgspec import UNSET
 from starlette.requests import Request
@@ -15,10 +16,11 @@ from starlette.routing import Route
 
 from filedock.errors import AdminRequired, NotFound
 from filedock.models import ProjectRecord
-from filedock.services.keys import ApiKeys, Principal
+from filedock.services.keys import Principal
 from filedock.services.projects import KEEP, ProjectService
 from filedock.web.json_body import read_json
 from filedock.web.responses import JSONResponse
+from filedock.web.routes.context import components
 from filedock.web.schemas import (
     ApiKeyDeleted,
     CreateApiKeyRequest,
@@ -33,16 +35,7 @@ from filedock.web.schemas import (
 )
 
 MAX_JSON_BYTES = 64 * 1024
-
-
-def _projects(request: Request) -> ProjectService:
-    service: ProjectService = request.app.state.components.projects
-    return service
-
-
-def _keys(request: Request) -> ApiKeys:
-    keys: ApiKeys = request.app.state.components.keys
-    return keys
+T = TypeVar("T")
 
 
 def _principal(request: Request) -> Principal:
@@ -58,6 +51,12 @@ def _require_admin(request: Request) -> None:
         )
 
 
+async def _admin_body(request: Request, shape: type[T]) -> T:
+    """The JSON body of an admin request (no body at all is `{}`), once the caller is an admin."""
+    _require_admin(request)
+    return await read_json(request, shape, max_bytes=MAX_JSON_BYTES, empty_is_object=True)
+
+
 def _project(service: ProjectService, record: ProjectRecord) -> ProjectObject:
     """A project with its effective limits (its own, or the server's defaults)."""
     return project_object(
@@ -71,7 +70,7 @@ def _project(service: ProjectService, record: ProjectRecord) -> ProjectObject:
 # projects ------------------------------------------------------------------------------------
 async def list_projects(request: Request) -> Response:
     _require_admin(request)
-    service = _projects(request)
+    service = components(request).projects
     records, has_more = await service.list_projects(
         limit=query_int(request.query_params, "limit", 20),
         after=request.query_params.get("after") or None,
@@ -81,11 +80,8 @@ async def list_projects(request: Request) -> Response:
 
 
 async def create_project(request: Request) -> Response:
-    _require_admin(request)
-    body = await read_json(
-        request, CreateProjectRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
-    )
-    service = _projects(request)
+    body = await _admin_body(request, CreateProjectRequest)
+    service = components(request).projects
     record = await service.create_project(
         body.name,
         storage_quota_bytes=body.storage_quota_bytes,
@@ -100,19 +96,27 @@ def _kept(value: Any) -> Any:
     return KEEP if value is UNSET else value
 
 
-async def retrieve_project(request: Request) -> Response:
-    _require_admin(request)
-    service = _projects(request)
-    record = await service.get_project(request.path_params["project_id"])
-    return JSONResponse(_project(service, record))
+def _on_project(
+    call: Callable[[ProjectService, str], Awaitable[ProjectRecord]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """An admin route that calls `call(projects, project_id)` and renders the project."""
+
+    async def endpoint(request: Request) -> Response:
+        _require_admin(request)
+        service = components(request).projects
+        record = await call(service, request.path_params["project_id"])
+        return JSONResponse(_project(service, record))
+
+    return endpoint
+
+
+retrieve_project = _on_project(lambda projects, id: projects.get_project(id))
+archive_project = _on_project(lambda projects, id: projects.archive_project(id))
 
 
 async def modify_project(request: Request) -> Response:
-    _require_admin(request)
-    body = await read_json(
-        request, ModifyProjectRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
-    )
-    service = _projects(request)
+    body = await _admin_body(request, ModifyProjectRequest)
+    service = components(request).projects
     record = await service.update_project(
         request.path_params["project_id"],
         name=_kept(body.name),
@@ -123,38 +127,32 @@ async def modify_project(request: Request) -> Response:
     return JSONResponse(_project(service, record))
 
 
-async def archive_project(request: Request) -> Response:
-    _require_admin(request)
-    service = _projects(request)
-    record = await service.archive_project(request.path_params["project_id"])
-    return JSONResponse(_project(service, record))
-
-
 async def project_usage(request: Request) -> Response:
     project_id = request.path_params["project_id"]
     principal = _principal(request)
     if not principal.is_admin and principal.project_id != project_id:
         # Another project's usage looks exactly like a project that does not exist.
         raise NotFound(f"No such project: {project_id}", param="project_id")
-    usage = await _projects(request).usage(project_id)
+    usage = await components(request).projects.usage(project_id)
     return JSONResponse(project_usage_object(usage))
 
 
 # API keys ------------------------------------------------------------------------------------
 async def list_api_keys(request: Request) -> Response:
     _require_admin(request)
-    project = await _projects(request).get_project(request.path_params["project_id"])
-    records = [r for r in await _keys(request).list_keys(project.id) if r.revoked_at is None]
+    project = await components(request).projects.get_project(request.path_params["project_id"])
+    records = [
+        r for r in await components(request).keys.list_keys(project.id) if r.revoked_at is None
+    ]
     return JSONResponse(admin_list([api_key_object(r) for r in records], False))
 
 
 async def create_api_key(request: Request) -> Response:
-    _require_admin(request)
-    body = await read_json(
-        request, CreateApiKeyRequest, max_bytes=MAX_JSON_BYTES, empty_is_object=True
+    body = await _admin_body(request, CreateApiKeyRequest)
+    project = await components(request).projects.get_active_project(
+        request.path_params["project_id"]
     )
-    project = await _projects(request).get_active_project(request.path_params["project_id"])
-    record, secret = await _keys(request).create_key(
+    record, secret = await components(request).keys.create_key(
         body.name, project.id, role=body.role, expires_at=body.expires_at
     )
     # The secret is in this response only; it is never stored or logged.
@@ -163,7 +161,7 @@ async def create_api_key(request: Request) -> Response:
 
 async def retrieve_api_key(request: Request) -> Response:
     _require_admin(request)
-    record = await _keys(request).get_key(
+    record = await components(request).keys.get_key(
         request.path_params["project_id"], request.path_params["key_id"]
     )
     return JSONResponse(api_key_object(record))
@@ -171,7 +169,7 @@ async def retrieve_api_key(request: Request) -> Response:
 
 async def delete_api_key(request: Request) -> Response:
     _require_admin(request)
-    keys = _keys(request)
+    keys = components(request).keys
     record = await keys.get_key(request.path_params["project_id"], request.path_params["key_id"])
     await keys.revoke(record.id)
     return JSONResponse(ApiKeyDeleted(id=record.id))

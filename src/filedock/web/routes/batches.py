@@ -6,23 +6,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from filedock.services.batches import LIST_LIMIT_DEFAULT, BatchService
+from filedock.services.batches import LIST_LIMIT_DEFAULT
 from filedock.web.batch_requests import parse_create_batch
 from filedock.web.batch_schemas import batch_list, batch_object
 from filedock.web.json_body import MAX_JSON_BYTES, decode_json, read_body
 from filedock.web.responses import JSONResponse
-from filedock.web.routes.context import project_of
+from filedock.web.routes.context import by_id, components, project_of
 from filedock.web.schemas import query_int
-
-
-def _service(request: Request) -> BatchService:
-    service: BatchService = request.app.state.components.batches
-    return service
 
 
 async def create_batch(request: Request) -> Response:
     fields = parse_create_batch(decode_json(await read_body(request, MAX_JSON_BYTES)))
-    record = await _service(request).create_batch(
+    record = await components(request).batches.create_batch(
         project_of(request),
         input_file_id=fields.input_file_id,
         endpoint=fields.endpoint,
@@ -34,7 +29,7 @@ async def create_batch(request: Request) -> Response:
 
 async def list_batches(request: Request) -> Response:
     params = request.query_params
-    page = await _service(request).list_batches(
+    page = await components(request).batches.list_batches(
         project_of(request),
         after=params.get("after") or None,
         limit=query_int(params, "limit", LIST_LIMIT_DEFAULT),
@@ -42,18 +37,12 @@ async def list_batches(request: Request) -> Response:
     return JSONResponse(batch_list(page))
 
 
-async def retrieve_batch(request: Request) -> Response:
-    record = await _service(request).retrieve_batch(
-        project_of(request), request.path_params["batch_id"]
-    )
-    return JSONResponse(batch_object(record))
-
-
-async def cancel_batch(request: Request) -> Response:
-    record = await _service(request).cancel_batch(
-        project_of(request), request.path_params["batch_id"]
-    )
-    return JSONResponse(batch_object(record))
+retrieve_batch = by_id(
+    "batch_id", lambda c, project, id: c.batches.retrieve_batch(project, id), batch_object
+)
+cancel_batch = by_id(
+    "batch_id", lambda c, project, id: c.batches.cancel_batch(project, id), batch_object
+)
 
 
 routes = [

@@ -1,10 +1,25 @@
-"""What the routes read from a request besides its body: the caller's project, the declared size."""
+"""What the routes read from a request besides its body (the services, the caller's project, the
+declared size), and the one shape of route that acts on an object named in the path."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from filedock.components import Components
 from filedock.services.keys import Principal
+from filedock.web.responses import JSONResponse
+
+T = TypeVar("T")
+
+
+def components(request: Request) -> Components:
+    """The services of the app (built once by `Components.build`, kept on its state)."""
+    built: Components = request.app.state.components
+    return built
 
 
 def project_of(request: Request) -> str:
@@ -17,3 +32,18 @@ def declared_length(request: Request) -> int | None:
     """The body size the client declared in Content-Length (None: absent or not a number)."""
     declared = request.headers.get("content-length")
     return int(declared) if declared and declared.isdigit() else None
+
+
+def by_id(
+    param: str,
+    call: Callable[[Components, str, str], Awaitable[T]],
+    render: Callable[[T], Any],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A route that calls `call(components, project, id)` for the id in the path `param` and
+    renders what it returns as JSON."""
+
+    async def endpoint(request: Request) -> Response:
+        found = await call(components(request), project_of(request), request.path_params[param])
+        return JSONResponse(render(found))
+
+    return endpoint

@@ -12,7 +12,7 @@ from filedock.services.files import LIST_LIMIT_MAX, FileService
 from filedock.web.forms import FileForm
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import BlobResponse, JSONResponse
-from filedock.web.routes.context import declared_length, project_of
+from filedock.web.routes.context import components, declared_length, project_of
 from filedock.web.schemas import FileDeleted, file_list, file_object, query_int
 
 # Room for the multipart framing and text fields around the file part.
@@ -20,8 +20,7 @@ MULTIPART_OVERHEAD = 1024 * 1024
 
 
 def _service(request: Request) -> FileService:
-    service: FileService = request.app.state.components.files
-    return service
+    return components(request).files
 
 
 async def create_file(request: Request) -> Response:

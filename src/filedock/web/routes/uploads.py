@@ -6,15 +6,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from filedock.services.uploads import UploadService, UploadView
+from filedock.services.uploads import UploadView
 from filedock.web.forms import PART_FIELD, PartForm
 from filedock.web.json_body import read_json
 from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import JSONResponse
-from filedock.web.routes.context import declared_length, project_of
+from filedock.web.routes.context import by_id, components, declared_length, project_of
 from filedock.web.schemas import (
     CompleteUploadRequest,
     CreateUploadRequest,
+    UploadObject,
     expires_after_seconds,
     upload_object,
     upload_part_object,
@@ -24,19 +25,14 @@ from filedock.web.schemas import (
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-def _service(request: Request) -> UploadService:
-    service: UploadService = request.app.state.components.uploads
-    return service
-
-
-def _render(view: UploadView) -> Response:
-    return JSONResponse(upload_object(view.upload, view.file))
+def _upload_view(view: UploadView) -> UploadObject:
+    return upload_object(view.upload, view.file)
 
 
 async def create_upload(request: Request) -> Response:
     body = await read_json(request, CreateUploadRequest)
     expires = body.expires_after
-    view = await _service(request).create_upload(
+    view = await components(request).uploads.create_upload(
         project_of(request),
         filename=body.filename,
         purpose=body.purpose,
@@ -44,11 +40,11 @@ async def create_upload(request: Request) -> Response:
         mime_type=body.mime_type,
         expires_after=expires_after_seconds(expires.anchor, expires.seconds) if expires else None,
     )
-    return _render(view)
+    return JSONResponse(_upload_view(view))
 
 
 async def add_upload_part(request: Request) -> Response:
-    service = _service(request)
+    service = components(request).uploads
     boundary = multipart_boundary(request.headers.get("content-type"))
     declared = declared_length(request)
     if (
@@ -70,18 +66,16 @@ async def add_upload_part(request: Request) -> Response:
 
 async def complete_upload(request: Request) -> Response:
     body = await read_json(request, CompleteUploadRequest)
-    view = await _service(request).complete_upload(
+    view = await components(request).uploads.complete_upload(
         project_of(request), request.path_params["upload_id"], body.part_ids, body.md5
     )
-    return _render(view)
+    return JSONResponse(_upload_view(view))
 
 
-async def cancel_upload(request: Request) -> Response:
-    # The body is ignored: the SDK sends none (with a JSON Content-Type), curl may send `{}`.
-    view = await _service(request).cancel_upload(
-        project_of(request), request.path_params["upload_id"]
-    )
-    return _render(view)
+# The body is ignored: the SDK sends none (with a JSON Content-Type), curl may send `{}`.
+cancel_upload = by_id(
+    "upload_id", lambda c, project, id: c.uploads.cancel_upload(project, id), _upload_view
+)
 
 
 routes = [
