@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
 
 UPLOAD_PURPOSES: tuple[str, ...] = (
     "fine-tune",
@@ -225,10 +224,24 @@ class BatchRecord:
     lease_until: int | None
 
     @classmethod
-    def new(cls, **columns: Any) -> BatchRecord:
-        """A new batch's row: the `columns` given, counts at 0, every other column null."""
+    def new(
+        cls,
+        *,
+        id: str,
+        project_id: str,
+        endpoint: str,
+        input_file_id: str,
+        created_at: int,
+        expires_at: int,
+        metadata: str | None,
+        output_expires_after: int | None,
+    ) -> BatchRecord:
+        """A new batch's row (`validating`, window "24h"): counts at 0, every other column null."""
+        given = {k: v for k, v in locals().items() if k != "cls"}
         blank = dict.fromkeys((f.name for f in fields(cls)), None)
-        return cls(**{**blank, "total": 0, "completed": 0, "failed": 0, **columns})
+        counts = {"total": 0, "completed": 0, "failed": 0}
+        state = {"completion_window": "24h", "status": "validating"}
+        return cls(**{**blank, **counts, **state, **given})
 
     @property
     def usage(self) -> BatchUsage | None:

@@ -69,8 +69,6 @@ class BatchService:
             project_id=project_id,
             endpoint=endpoint,
             input_file_id=input_file.id,
-            completion_window="24h",
-            status="validating",
             created_at=now,
             expires_at=now + self.settings.batch_window_seconds,
             metadata=json.dumps(metadata) if metadata is not None else None,
