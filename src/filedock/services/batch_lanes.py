@@ -186,17 +186,22 @@ class EngineLane:
             await self._release(min(len(self.held) - target, len(self.held) - len(self.in_flight)))
         elif len(self.held) < target and mono >= self._acquire_after:
             now = self.clock.now()
+            want = target - len(self.held)
             got = await self.slots.acquire(
                 self.name,
                 self.owner,
                 self.limit,
-                target - len(self.held),
+                want,
                 now,
                 now + int(self.settings.batch_lease_seconds),
             )
             self.held.update(got)
-            # Slots are taken by other servers: ask again soon, not on every answer.
-            self._acquire_after = mono + (0.05 if got else min(0.25, poll))
+            # Every slot asked for: ask again as soon as the window grows (its slow start
+            # doubles it every round trip). Fewer: slots are taken by other servers: ask again
+            # soon, not on every answer.
+            self._acquire_after = (
+                0.0 if len(got) >= want else mono + (0.05 if got else min(0.25, poll))
+            )
         self._dispatch()
         wait = poll
         # Claim while a window's worth is still queued: the next requests are at hand when
