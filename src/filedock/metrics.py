@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -164,27 +165,38 @@ class BatchMetrics(BatchObserver):
         )
         self._rate = _LineRate(clock)
         registry.register(self._rate)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """The labelled child of `metric` (labels() costs a lock and a dict look-up per call:
+        the per-request events keep theirs)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def request_sent(self, engine: str) -> None:
-        self.in_flight.labels(engine).inc()
+        self._child(self.in_flight, engine).inc()
 
     def request_answered(self, engine: str, status: int | None, latency: float) -> None:
-        self.in_flight.labels(engine).dec()
-        self.requests.labels(engine, str(status) if status is not None else "error").inc()
-        self.latency.labels(engine).observe(latency)
+        self._child(self.in_flight, engine).dec()
+        code = str(status) if status is not None else "error"
+        self._child(self.requests, engine, code).inc()
+        self._child(self.latency, engine).observe(latency)
         if status is None or not 200 <= status < 300:
-            self.errors.labels(engine).inc()
+            self._child(self.errors, engine).inc()
 
     def request_retried(self, engine: str, reason: str, delay: float) -> None:
         self.retries.labels(engine, reason).inc()
 
     def line_finished(self, engine: str, batch_id: str, outcome: str) -> None:
-        self.lines.labels(engine, outcome).inc()
+        self._child(self.lines, engine, outcome).inc()
         self._rate.add(engine)
 
     def concurrency(self, engine: str, in_flight: int, window: float, slots: int) -> None:
-        self.window.labels(engine).set(window)
-        self.slots.labels(engine).set(slots)
+        self._child(self.window, engine).set(window)
+        self._child(self.slots, engine).set(slots)
 
     def batch_ended(self, batch_id: str, status: str) -> None:
         self.ended.labels(status).inc()

@@ -153,6 +153,11 @@ async def test_one_group_mixes_outcomes_retries_and_unsent_requests(db: Database
         4: ("pending", None, None, 0),  # given back unsent: it does not
         5: ("leased", None, None, 1),
     }
+    # The output file's rows (completed) and the error file's (every other), after line 1.
+    assert [r[0] for r in await rows.page("batch_1", 0, 10, completed=True)] == [1]
+    assert [r[0] for r in await rows.page("batch_1", 1, 10, completed=True)] == []
+    assert [r[0] for r in await rows.page("batch_1", 1, 10, completed=False)] == [2, 3, 4, 5]
+    assert [r[0] for r in await rows.page("batch_1", 0, 2, completed=False)] == [2, 3]
     assert await rows.next_due_ms(["batch_1"]) == 0  # line 4 may go at once, line 3 later
     again = await rows.claim_lines("batch_1", "a", NOW, NOW + 60, NOW * 1000, 5)
     assert [c.line for c in again] == [4]

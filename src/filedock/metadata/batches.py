@@ -300,12 +300,19 @@ class BatchRows:
         )
 
     async def page(
-        self, batch_id: str, after_line: int, limit: int
+        self, batch_id: str, after_line: int, limit: int, *, completed: bool | None = None
     ) -> list[tuple[int, str, str, str | None, str | None, int]]:
-        """(line, custom_id, state, outcome, result, attempts) in line order after `after_line`."""
+        """(line, custom_id, state, outcome, result, attempts) in line order after `after_line`:
+        every request, or (`completed` True) only those completed, or (False) all the others
+        (the database skips the rows a file does not take, not the caller)."""
+        where = ""
+        if completed is True:
+            where = " AND state = 'done' AND outcome = 'completed'"
+        elif completed is False:
+            where = " AND (state <> 'done' OR outcome IS NULL OR outcome <> 'completed')"
         rows = await self.db.fetch_all(
             "SELECT line, custom_id, state, outcome, result, attempts FROM batch_requests "
-            "WHERE batch_id = ? AND line > ? ORDER BY line LIMIT ?",
+            f"WHERE batch_id = ? AND line > ?{where} ORDER BY line LIMIT ?",
             (batch_id, after_line, limit),
         )
         return [(int(r[0]), r[1], r[2], r[3], r[4], int(r[5])) for r in rows]

@@ -186,17 +186,22 @@ class EngineLane:
             await self._release(min(len(self.held) - target, len(self.held) - len(self.in_flight)))
         elif len(self.held) < target and mono >= self._acquire_after:
             now = self.clock.now()
+            want = target - len(self.held)
             got = await self.slots.acquire(
                 self.name,
                 self.owner,
                 self.limit,
-                target - len(self.held),
+                want,
                 now,
                 now + int(self.settings.batch_lease_seconds),
             )
             self.held.update(got)
-            # Slots are taken by other servers: ask again soon, not on every answer.
-            self._acquire_after = mono + (0.05 if got else min(0.25, poll))
+            # Every slot asked for: ask again as soon as the window grows (its slow start
+            # doubles it every round trip). Fewer: slots are taken by other servers: ask again
+            # soon, not on every answer.
+            self._acquire_after = (
+                0.0 if len(got) >= want else mono + (0.05 if got else min(0.25, poll))
+            )
         self._dispatch()
         wait = poll
         # Claim while a window's worth is still queued: the next requests are at hand when
@@ -297,7 +302,31 @@ class EngineLane:
 
     # sending -------------------------------------------------------------------------------
     async def _send(self, p: Pending) -> None:
-        key = (p.batch.id, p.line.line)
+        """Send `p`, then, on the same slot and in the same task, the next queued requests
+        (no task to start and no wake-up to wait for between a result and the next request)."""
+        task = asyncio.current_task()
+        try:
+            while True:
+                await self._send_one(p)
+                self.in_flight.pop((p.batch.id, p.line.line), None)
+                self.wake.set()  # the lane claims more before the queue runs dry
+                if (
+                    task is None
+                    or self._closing
+                    or not self.queue
+                    or len(self.in_flight) >= len(self.held)
+                ):
+                    break
+                p = self.queue.popleft()
+                self.in_flight[(p.batch.id, p.line.line)] = task
+        finally:
+            self.in_flight.pop((p.batch.id, p.line.line), None)
+            self._dispatch()  # the slot's next request, without waiting for the lane's step
+            self.wake.set()
+            if not self.in_flight and not self.queue:
+                self.drained()  # a batch may be complete: the runner need not wait for its poll
+
+    async def _send_one(self, p: Pending) -> None:
         try:
             if p.body is None:
                 result = self._final(
@@ -325,12 +354,6 @@ class EngineLane:
             log.exception("batch %s line %d: sending failed", p.batch.id, p.line.line)
             with contextlib.suppress(Exception):
                 await self.recorder.record(self._back(p, self._delay(p.line.attempts, None)))
-        finally:
-            self.in_flight.pop(key, None)
-            self._dispatch()  # the slot's next request, without waiting for the lane's step
-            self.wake.set()
-            if not self.in_flight and not self.queue:
-                self.drained()  # a batch may be complete: the runner need not wait for its poll
 
     def _result(self, p: Pending, answer: EngineAnswer) -> LineResult:
         status = answer.status

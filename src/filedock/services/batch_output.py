@@ -210,7 +210,7 @@ class BatchFileWriter:
     ) -> AsyncIterator[bytes]:
         after = 0
         while True:
-            page = await self.rows.page(batch_id, after, PAGE_ROWS)
+            page = await self.rows.page(batch_id, after, PAGE_ROWS, completed=kind == "output")
             if not page:
                 return
             for line, custom_id, state, outcome, result, attempts in page:
