@@ -158,7 +158,9 @@ class Components:
                 if metadata.db.dialect == "postgresql"
                 else RateLimiter()
             ),
-            batches=BatchService(settings, runner.rows, files, clock, kick=runner.kick),
+            batches=BatchService(
+                settings, runner.rows, files, clock, kick=runner.kick, stop=runner.stop
+            ),
             batch_runner=runner,
             webhooks=webhooks,
         )

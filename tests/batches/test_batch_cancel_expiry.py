@@ -66,7 +66,7 @@ def test_cancel_lets_requests_in_flight_finish(make_client: AppFactory, stub: St
     assert done["status"] == "cancelled" and done["cancelled_at"] is not None
     assert len(stub.received) == sent_before  # nothing was dispatched after the cancel
     outputs, errors = every_line_once(client, done)
-    assert outputs == [r.marker for r in stub.received]  # the two in flight finished
+    assert sorted(outputs) == sorted(r.marker for r in stub.received)  # the two in flight finished
     assert errors == [] and done["error_file_id"] is None  # never started: absent
     assert done["request_counts"]["total"] == len(IDS)
 

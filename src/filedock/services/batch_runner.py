@@ -106,6 +106,14 @@ class BatchRunner:
         """Something changed (a batch was created or cancelled, time moved): look now."""
         self._wake.set()
 
+    def stop(self, batch_id: str) -> None:
+        """A batch was cancelled here: its queued requests go back and no more are sent from
+        now on (other servers stop at their next poll); then look now."""
+        for lane in self.lanes.values():
+            if batch_id in lane.batches:
+                lane.set_batches({k: v for k, v in lane.batches.items() if k != batch_id})
+        self.kick()
+
     # life ----------------------------------------------------------------------------------
     async def start(self) -> None:
         for batch_id in await self.rows.ended_with_lines():

@@ -35,12 +35,14 @@ class BatchService:
         files: FileService,
         clock: Clock,
         kick: Callable[[], None] = lambda: None,
+        stop: Callable[[str], None] = lambda batch_id: None,
     ) -> None:
         self.settings = settings
         self.rows = rows
         self.files = files
         self.clock = clock
-        self.kick = kick  # tells the runner there is news (a new or cancelled batch)
+        self.kick = kick  # tells the runner there is news (a new batch)
+        self.stop = stop  # tells the runner to send no more of a batch (cancelled)
 
     # operations ----------------------------------------------------------------------------
     async def create_batch(
@@ -121,5 +123,5 @@ class BatchService:
         if not moved:  # it moved on meanwhile (finished, or cancelled by someone else)
             return await self.cancel_batch(project_id, batch_id)
         audit.record("batch.cancelled", self.clock.time(), project_id=project_id, batch_id=batch_id)
-        self.kick()
+        self.stop(batch_id)
         return await self.retrieve_batch(project_id, batch_id)
