@@ -153,6 +153,8 @@ def test_failed_file_shows_status_details_and_pagination(
             client.files.create(file=(f"page-{i}.txt", b"x" * (i + 1)), purpose="assistants").id
             for i in range(12)
         ]
+        # Its report is stored when processing ends; then the status is made a failure.
+        client.files.wait_for_processing(ids[-1])
     _mark_error(server, ids[-1], "Invalid file format. Example 2 cannot be parsed. (line 2)")
     _login(page)
     page.get_by_label("Per page").select_option("10")
