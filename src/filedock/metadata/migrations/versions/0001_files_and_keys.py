@@ -7,40 +7,35 @@ Revises:
 import sqlalchemy as sa
 from alembic import op
 
+from filedock.metadata.migrations.ddl import not_null, nullable, primary_key, sequence
+
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
 
-# A 64-bit sequence on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid alias.
-SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
 
 def upgrade() -> None:
     op.create_table(
         "projects",
-        sa.Column("id", sa.Text(), primary_key=True),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        *primary_key(sa.Text, "id"),
+        *not_null(sa.Text, "name"),
+        *not_null(sa.BigInteger, "created_at"),
     )
     op.execute(
         "INSERT INTO projects (id, name, created_at) VALUES ('proj_default', 'Default project', 0)"
     )
     op.create_table(
         "files",
-        sa.Column("seq", SEQ, sa.Identity(), primary_key=True),
+        sequence(),
         sa.Column("id", sa.Text(), nullable=False, unique=True),
-        sa.Column("project_id", sa.Text(), nullable=False),
-        sa.Column("purpose", sa.Text(), nullable=False),
-        sa.Column("filename", sa.Text(), nullable=False),
-        sa.Column("bytes", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("expires_at", sa.BigInteger(), nullable=True),
-        sa.Column("status", sa.Text(), nullable=False),
-        sa.Column("status_details", sa.Text(), nullable=True),
-        sa.Column("sha256", sa.Text(), nullable=False),
-        sa.Column("blob_key", sa.Text(), nullable=False),
-        sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+        *not_null(sa.Text, "project_id", "purpose", "filename"),
+        *not_null(sa.BigInteger, "bytes", "created_at"),
+        *nullable(sa.BigInteger, "expires_at"),
+        *not_null(sa.Text, "status"),
+        *nullable(sa.Text, "status_details"),
+        *not_null(sa.Text, "sha256", "blob_key"),
+        *nullable(sa.BigInteger, "deleted_at"),
         sqlite_autoincrement=True,
     )
     op.create_index("files_project_order", "files", ["project_id", "created_at", "seq"])
@@ -52,13 +47,11 @@ def upgrade() -> None:
     op.create_index("files_blob_key", "files", ["blob_key"])
     op.create_table(
         "api_keys",
-        sa.Column("id", sa.Text(), primary_key=True),
-        sa.Column("project_id", sa.Text(), nullable=False),
-        sa.Column("name", sa.Text(), nullable=False),
-        sa.Column("prefix", sa.Text(), nullable=False),
+        *primary_key(sa.Text, "id"),
+        *not_null(sa.Text, "project_id", "name", "prefix"),
         sa.Column("key_hash", sa.Text(), nullable=False, unique=True),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+        *not_null(sa.BigInteger, "created_at"),
+        *nullable(sa.BigInteger, "revoked_at"),
     )
 
 

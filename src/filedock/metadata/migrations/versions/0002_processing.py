@@ -7,6 +7,8 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
+from filedock.metadata.migrations.ddl import lease, not_null
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -15,8 +17,8 @@ depends_on = None
 
 def upgrade() -> None:
     # Who is processing a file and until when; a lease that runs out may be claimed again.
-    op.add_column("files", sa.Column("lease_owner", sa.Text(), nullable=True))
-    op.add_column("files", sa.Column("lease_until", sa.BigInteger(), nullable=True))
+    for column in lease():
+        op.add_column("files", column)
     op.create_index("files_status", "files", ["status"])
     op.create_table(
         "file_reports",
@@ -26,8 +28,8 @@ def upgrade() -> None:
             sa.ForeignKey("files.id", ondelete="CASCADE"),
             primary_key=True,
         ),
-        sa.Column("report", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        *not_null(sa.Text, "report"),
+        *not_null(sa.BigInteger, "created_at"),
     )
 
 

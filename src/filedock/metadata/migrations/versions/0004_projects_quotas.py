@@ -12,6 +12,8 @@ sees exact numbers without anyone having to remember to adjust them.
 import sqlalchemy as sa
 from alembic import op
 
+from filedock.metadata.migrations.ddl import counters, not_null, nullable, primary_key
+
 revision = "0004"
 down_revision = "0002"
 branch_labels = None
@@ -62,12 +64,14 @@ POSTGRES_TRIGGERS = (
 
 def upgrade() -> None:
     for column in (
-        sa.Column("archived_at", sa.BigInteger(), nullable=True),
-        sa.Column("storage_quota_bytes", sa.BigInteger(), nullable=True),
-        sa.Column("requests_per_minute", sa.BigInteger(), nullable=True),
-        sa.Column("uploads_per_minute", sa.BigInteger(), nullable=True),
-        sa.Column("used_bytes", sa.BigInteger(), nullable=False, server_default="0"),
-        sa.Column("reserved_bytes", sa.BigInteger(), nullable=False, server_default="0"),
+        *nullable(
+            sa.BigInteger,
+            "archived_at",
+            "storage_quota_bytes",
+            "requests_per_minute",
+            "uploads_per_minute",
+        ),
+        *counters("used_bytes", "reserved_bytes"),
     ):
         op.add_column("projects", column)
     op.add_column("api_keys", sa.Column("expires_at", sa.BigInteger(), nullable=True))
@@ -75,11 +79,9 @@ def upgrade() -> None:
     op.create_index("api_keys_project", "api_keys", ["project_id"])
     op.create_table(
         "quota_reservations",
-        sa.Column("id", sa.Text(), primary_key=True),
-        sa.Column("project_id", sa.Text(), nullable=False),
-        sa.Column("bytes", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.Column("expires_at", sa.BigInteger(), nullable=False),
+        *primary_key(sa.Text, "id"),
+        *not_null(sa.Text, "project_id"),
+        *not_null(sa.BigInteger, "bytes", "created_at", "expires_at"),
     )
     op.create_index("quota_reservations_expires_at", "quota_reservations", ["expires_at"])
     # Files stored before this revision count against their project from the start.

@@ -14,6 +14,8 @@ fails, so a row can never be published for bytes a sweep is deleting or has dele
 import sqlalchemy as sa
 from alembic import op
 
+from filedock.metadata.migrations.ddl import not_null, primary_key
+
 revision = "0005"
 down_revision = "0003"
 branch_labels = None
@@ -57,25 +59,26 @@ POSTGRES_TRIGGERS = (
 def upgrade() -> None:
     op.create_table(
         "blob_intents",
-        sa.Column("key", sa.Text(), primary_key=True),
-        # What the blob is for: file, part, compose (a composed Uploads file), ...
-        sa.Column("kind", sa.Text(), nullable=False),
-        # The server process holding the lease, or the sweeper that claimed it.
-        sa.Column("owner", sa.Text(), nullable=False),
-        # held (work in progress) -> claimed (a sweeper is deleting) -> swept (bytes gone)
-        sa.Column("state", sa.Text(), nullable=False),
-        sa.Column("lease_until", sa.BigInteger(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        *primary_key(sa.Text, "key"),
+        *not_null(
+            sa.Text,
+            # What the blob is for: file, part, compose (a composed Uploads file), ...
+            "kind",
+            # The server process holding the lease, or the sweeper that claimed it.
+            "owner",
+            # held (work in progress) -> claimed (a sweeper is deleting) -> swept (bytes gone)
+            "state",
+        ),
+        *not_null(sa.BigInteger, "lease_until", "created_at"),
     )
     # The periodic sweep reads lapsed leases only: (state, lease_until) is its range scan.
     op.create_index("blob_intents_state_lease", "blob_intents", ["state", "lease_until"])
     op.create_table(
         "rate_limits",
-        sa.Column("key_id", sa.Text(), primary_key=True),
-        sa.Column("kind", sa.Text(), primary_key=True),
-        sa.Column("tokens", sa.Float(), nullable=False),
+        *primary_key(sa.Text, "key_id", "kind"),
+        *not_null(sa.Float, "tokens"),
         # Milliseconds since the epoch of the last refill.
-        sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        *not_null(sa.BigInteger, "updated_ms"),
     )
     triggers = POSTGRES_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_TRIGGERS
     for statement in triggers:
