@@ -37,11 +37,15 @@ if TYPE_CHECKING:
     from filedock.client._async.client import AsyncFilesClient
 
 
-class AsyncFiles:
-    """`client.files`: the Files API, plus progress, chunked uploads and streamed downloads."""
+class AsyncAPIResource:
+    """One part of the client's API (`client.files`, `.uploads`, `.batches`), on its client."""
 
     def __init__(self, client: AsyncFilesClient) -> None:
         self._client = client
+
+
+class AsyncFiles(AsyncAPIResource):
+    """`client.files`: the Files API, plus progress, chunked uploads and streamed downloads."""
 
     async def create(
         self,
@@ -191,11 +195,8 @@ class AsyncFiles:
         return data
 
 
-class AsyncUploads:
+class AsyncUploads(AsyncAPIResource):
     """`client.uploads`: the Uploads API, and the whole chunked flow with per-part retries."""
-
-    def __init__(self, client: AsyncFilesClient) -> None:
-        self._client = client
 
     async def create(
         self,
