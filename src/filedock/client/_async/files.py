@@ -57,8 +57,7 @@ class AsyncFiles(AsyncAPIResource):
         chunked: bool | None = None,
     ) -> FileObject:
         """Upload a file. `chunked=None` picks the Uploads API when the file is big enough."""
-        source = await to_thread(open_source, file)
-        try:
+        with await to_thread(open_source, file) as source:
             size = source.size
             use_uploads = (
                 chunked
@@ -72,8 +71,6 @@ class AsyncFiles(AsyncAPIResource):
                 assert upload.file is not None
                 return upload.file
             return await self._create_direct(source, purpose, expires_after, progress)
-        finally:
-            source.close()
 
     async def _create_direct(
         self,
@@ -347,13 +344,10 @@ class AsyncUploads(AsyncAPIResource):
         progress: ProgressCallback | None = None,
     ) -> Upload:
         """The whole chunked flow for a path, bytes or open file; returns the completed Upload."""
-        source = await to_thread(open_source, file)
-        try:
+        with await to_thread(open_source, file) as source:
             return await self.upload_source(
                 source, purpose=purpose, expires_after=expires_after, progress=progress
             )
-        finally:
-            source.close()
 
 
 async def iter_range(source: Source, start: int, end: int) -> AsyncIterator[bytes]:
