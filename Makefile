@@ -8,14 +8,14 @@ test:
 	python -m pytest
 
 lint:
-	ruff check src tests bench scripts
-	ruff format --check src tests bench scripts
+	ruff check src tests bench scripts setup.py
+	ruff format --check src tests bench scripts setup.py
 	python scripts/gen_sync_client.py --check
 
 format:
 	python scripts/gen_sync_client.py
-	ruff format src tests bench scripts
-	ruff check --fix src tests bench scripts
+	ruff format src tests bench scripts setup.py
+	ruff check --fix src tests bench scripts setup.py
 
 typecheck:
 	mypy

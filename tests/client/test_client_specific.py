@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -43,6 +44,29 @@ def test_generated_sync_client_is_fresh() -> None:
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_build_generates_the_sync_client(tmp_path: Path) -> None:
+    """The sync client is a build product: setup.py's build_py, in a tree without it, writes
+    what the generator does."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("setup.py", "pyproject.toml", "README.md", "scripts/gen_sync_client.py"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, tree / name)
+    generated = [Path("filedock/client/_sync", name) for name in ("client.py", "files.py")]
+    for module in generated:
+        (tree / "src" / module).unlink(missing_ok=True)
+    done = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "lib")],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    for module in generated:
+        built = (tmp_path / "lib" / module).read_text()
+        assert built == (ROOT / "src" / module).read_text()
 
 
 def test_unknown_size_stream_is_sent_chunked(client: FilesClient) -> None:

@@ -109,6 +109,12 @@ class Source:
         if self._owned and self._file is not None:
             self._file.close()
 
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def open_source(file: Any) -> Source:
     """Normalise what the SDK accepts as `file` (plus a plain path string) into a Source."""

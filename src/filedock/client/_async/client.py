@@ -2,7 +2,7 @@
 server, on httpx.
 
 Written once, async (file reads and writes in worker threads, so an event loop never blocks on
-disk); client/_sync/ is generated from these files by scripts/gen_sync_client.py.
+disk); client/_sync/ is generated from these files at build time (scripts/gen_sync_client.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from filedock.client._async.concurrency import sleep
-from filedock.client._async.files import AsyncFiles, AsyncUploads
+from filedock.client._async.files import AsyncAPIResource, AsyncFiles, AsyncUploads
 from filedock.client._common import (
     DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_PARALLEL_PARTS,
@@ -129,11 +129,8 @@ class AsyncFilesClient:
             raise APIConnectionError(f"{method} {path}: {exc}") from exc
 
 
-class AsyncBatches:
+class AsyncBatches(AsyncAPIResource):
     """`client.batches`, as the official SDK has it, plus `wait`."""
-
-    def __init__(self, client: AsyncFilesClient) -> None:
-        self._client = client
 
     async def create(
         self,

@@ -37,11 +37,15 @@ if TYPE_CHECKING:
     from filedock.client._async.client import AsyncFilesClient
 
 
-class AsyncFiles:
-    """`client.files`: the Files API, plus progress, chunked uploads and streamed downloads."""
+class AsyncAPIResource:
+    """One part of the client's API (`client.files`, `.uploads`, `.batches`), on its client."""
 
     def __init__(self, client: AsyncFilesClient) -> None:
         self._client = client
+
+
+class AsyncFiles(AsyncAPIResource):
+    """`client.files`: the Files API, plus progress, chunked uploads and streamed downloads."""
 
     async def create(
         self,
@@ -53,8 +57,7 @@ class AsyncFiles:
         chunked: bool | None = None,
     ) -> FileObject:
         """Upload a file. `chunked=None` picks the Uploads API when the file is big enough."""
-        source = await to_thread(open_source, file)
-        try:
+        with await to_thread(open_source, file) as source:
             size = source.size
             use_uploads = (
                 chunked
@@ -68,8 +71,6 @@ class AsyncFiles:
                 assert upload.file is not None
                 return upload.file
             return await self._create_direct(source, purpose, expires_after, progress)
-        finally:
-            source.close()
 
     async def _create_direct(
         self,
@@ -191,11 +192,8 @@ class AsyncFiles:
         return data
 
 
-class AsyncUploads:
+class AsyncUploads(AsyncAPIResource):
     """`client.uploads`: the Uploads API, and the whole chunked flow with per-part retries."""
-
-    def __init__(self, client: AsyncFilesClient) -> None:
-        self._client = client
 
     async def create(
         self,
@@ -346,13 +344,10 @@ class AsyncUploads:
         progress: ProgressCallback | None = None,
     ) -> Upload:
         """The whole chunked flow for a path, bytes or open file; returns the completed Upload."""
-        source = await to_thread(open_source, file)
-        try:
+        with await to_thread(open_source, file) as source:
             return await self.upload_source(
                 source, purpose=purpose, expires_after=expires_after, progress=progress
             )
-        finally:
-            source.close()
 
 
 async def iter_range(source: Source, start: int, end: int) -> AsyncIterator[bytes]:

@@ -1,1 +1,5 @@
-"""The sync client: client.py is generated from client/_async/ (scripts/gen_sync_client.py)."""
+"""The sync client: client.py and files.py are generated from client/_async/ at build time.
+
+setup.py's build_py (and scripts/gen_sync_client.py) writes them; they are not committed.
+concurrency.py, threads where the async side has anyio, is written by hand.
+"""
