@@ -1,4 +1,5 @@
-"""How the client commands print: tables, progress (bar or plain lines), validation reports."""
+"""How the client commands print: listings (and the options of an `ls`), objects, tables, progress
+(bar or plain lines), validation reports."""
 
 from __future__ import annotations
 
