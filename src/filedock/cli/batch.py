@@ -6,11 +6,11 @@ Batch API), configured by OPENAI_BASE_URL / OPENAI_API_KEY or --base-url / --api
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,7 +19,7 @@ from filedock.cli.connection import (
     Connect,
     connection_options,
 )
-from filedock.cli.output import list_json, listing
+from filedock.cli.output import Decorator, Listing, echo_object, list_options
 from filedock.cli.output import progress as upload_progress
 from filedock.cli.remote import _when, show_command
 from filedock.client import Batch, FilesClient
@@ -46,11 +46,7 @@ def _summary(batch: Batch) -> str:
 
 
 def _emit(batch: Batch, as_json: bool, quiet: bool) -> None:
-    if quiet:
-        click.echo(batch.id)
-    elif as_json:
-        click.echo(json.dumps(batch.to_dict()))
-    else:
+    if not echo_object(batch, as_json, quiet):
         click.echo(_summary(batch))
         for error in batch.errors:
             where = f"line {error['line']}: " if error.get("line") is not None else ""
@@ -135,6 +131,21 @@ def _download_results(client: FilesClient, batch: Batch, output_dir: Path, quiet
     return written
 
 
+def _prints_batch(quiet: str | None = None) -> Decorator:
+    """A command that prints a Batch: --json, -q (when `quiet` gives its help), and the
+    connection options."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        command = connection_options(fn)
+        if quiet is not None:
+            command = click.option("-q", "--quiet", is_flag=True, help=quiet)(command)
+        return click.option(
+            "--json", "as_json", is_flag=True, help="Print the Batch object as JSON."
+        )(command)
+
+    return decorate
+
+
 def _exit_for(batch: Batch) -> None:
     if batch.status != "completed":
         sys.exit(EXIT_API_ERROR)
@@ -160,9 +171,7 @@ def batch() -> None:
 @click.option(
     "--poll-interval", default=1.0, show_default=True, help="Seconds between polls (--wait)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only the batch id; no progress.")
-@connection_options
+@_prints_batch(quiet="Print only the batch id; no progress.")
 def create(
     path: str,
     endpoint: str,
@@ -207,28 +216,17 @@ def create(
 
 
 @batch.command("ls")
-@click.option("--limit", type=int, help="One page of at most this many batches (default: all).")
-@click.option("--after", help="Start after this batch id.")
-@click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only batch ids.")
+@list_options("batches", "batch")
 @connection_options
-def ls(
-    limit: int | None,
-    after: str | None,
-    as_json: bool,
-    quiet: bool,
-    connect: Connect,
-) -> None:
+def ls(listing: Listing, connect: Connect) -> None:
     """List batches, newest first: id, status, endpoint, counts, created."""
     with connect() as client:
-        batches, has_more = listing(
-            lambda cursor: client.batches.list(limit=limit or 100, after=cursor), limit, after
+        batches, has_more = listing.fetch(
+            lambda cursor: client.batches.list(limit=listing.limit or 100, after=cursor)
         )
-    if as_json:
-        click.echo(list_json([b.to_dict() for b in batches], has_more))
-        return
-    for b in batches:
-        click.echo(b.id if quiet else _summary(b))
+    if not listing.echo(batches, has_more):
+        for b in batches:
+            click.echo(_summary(b))
 
 
 batch.add_command(
@@ -243,8 +241,7 @@ batch.add_command(
 
 @batch.command()
 @click.argument("batch_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
-@connection_options
+@_prints_batch()
 def cancel(batch_id: str, as_json: bool, connect: Connect) -> None:
     """Cancel a batch: no new lines start; results so far are kept (status cancelling, then
     cancelled)."""
@@ -256,9 +253,7 @@ def cancel(batch_id: str, as_json: bool, connect: Connect) -> None:
 @click.argument("batch_id")
 @click.option("--poll-interval", default=1.0, show_default=True, help="Seconds between polls.")
 @click.option("--timeout", default=86400.0, show_default=True, help="Seconds before giving up.")
-@click.option("--json", "as_json", is_flag=True, help="Print the Batch object as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-@connection_options
+@_prints_batch(quiet="No progress output.")
 def wait(
     batch_id: str,
     poll_interval: float,

@@ -1,45 +1,110 @@
-"""How the client commands print: tables, progress (bar or plain lines), validation reports."""
+"""How the client commands print: listings (and the options of an `ls`), objects, tables, progress
+(bar or plain lines), validation reports."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from filedock.client import ProgressCallback
 
-
-def listing(list_page: Callable[[str | None], Any], limit: int | None, after: str | None) -> Any:
-    """`(items, has_more)` of an `ls`: one page with --limit, else every page from `after` on.
-
-    `list_page(after)` fetches one page (an object with `data` and `has_more`).
-    """
-    page = list_page(after)
-    if limit is not None:
-        return page.data, page.has_more
-    items = list(page.data)
-    while page.has_more and page.data:
-        page = list_page(page.data[-1].id)
-        items.extend(page.data)
-    return items, False
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def list_json(objects: list[dict[str, Any]], has_more: bool) -> str:
-    """A listing printed as the API's list object."""
-    return json.dumps(
-        {
-            "object": "list",
-            "data": objects,
-            "first_id": objects[0]["id"] if objects else None,
-            "last_id": objects[-1]["id"] if objects else None,
-            "has_more": has_more,
-        }
-    )
+def echo_object(obj: Any, as_json: bool, quiet: bool) -> bool:
+    """Print an API object's id (-q) or its JSON (--json); False when the command is to print
+    it its own way."""
+    if quiet:
+        click.echo(obj.id)
+    elif as_json:
+        click.echo(json.dumps(obj.to_dict()))
+    return quiet or as_json
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The options of an `ls` (--limit, --after, --json, -q), given to the command as one."""
+
+    limit: int | None
+    after: str | None
+    as_json: bool
+    quiet: bool
+
+    def fetch(self, list_page: Callable[[str | None], Any]) -> tuple[list[Any], bool]:
+        """`(items, has_more)`: one page with --limit, else every page from --after on.
+
+        `list_page(after)` fetches one page (an object with `data` and `has_more`).
+        """
+        page = list_page(self.after)
+        if self.limit is not None:
+            return page.data, page.has_more
+        items = list(page.data)
+        while page.has_more and page.data:
+            page = list_page(page.data[-1].id)
+            items.extend(page.data)
+        return items, False
+
+    def echo(self, items: list[Any], has_more: bool) -> bool:
+        """Print the listing as the API's list object (--json) or as ids (-q); False when the
+        command is to print it its own way."""
+        if self.as_json:
+            objects = [item.to_dict() for item in items]
+            click.echo(
+                json.dumps(
+                    {
+                        "object": "list",
+                        "data": objects,
+                        "first_id": objects[0]["id"] if objects else None,
+                        "last_id": objects[-1]["id"] if objects else None,
+                        "has_more": has_more,
+                    }
+                )
+            )
+        elif self.quiet:
+            for item in items:
+                click.echo(item.id)
+        return self.as_json or self.quiet
+
+
+def list_options(plural: str, singular: str, *after_limit: Decorator) -> Decorator:
+    """The options of an `ls` of `plural` (with `after_limit` shown after --limit), turned
+    into the command's `listing` argument."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def command(
+            *args: Any,
+            limit: int | None,
+            after: str | None,
+            as_json: bool,
+            quiet: bool,
+            **kwargs: Any,
+        ) -> Any:
+            return fn(*args, listing=Listing(limit, after, as_json, quiet), **kwargs)
+
+        options: tuple[Decorator, ...] = (
+            click.option(
+                "--limit", type=int, help=f"One page of at most this many {plural} (default: all)."
+            ),
+            *after_limit,
+            click.option("--after", help=f"Start after this {singular} id."),
+            click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON."),
+            click.option("-q", "--quiet", is_flag=True, help=f"Print only {singular} ids."),
+        )
+        decorated: Callable[..., Any] = command
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated
+
+    return decorate
 
 
 class PlainProgress:

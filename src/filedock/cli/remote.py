@@ -16,7 +16,15 @@ from typing import Any
 import click
 
 from filedock.cli.connection import EXIT_API_ERROR, Connect, F, connection_options
-from filedock.cli.output import DETAILS_WIDTH, list_json, listing, render_report, table, truncate
+from filedock.cli.output import (
+    DETAILS_WIDTH,
+    Listing,
+    echo_object,
+    list_options,
+    render_report,
+    table,
+    truncate,
+)
 from filedock.cli.output import progress as progress_to
 from filedock.client import APIStatusError, FileObject, FilesClient
 from filedock.client._common import (
@@ -46,11 +54,7 @@ def _when(ts: int | None) -> str:
 
 
 def _emit_file(file: FileObject, as_json: bool, quiet: bool) -> None:
-    if quiet:
-        click.echo(file.id)
-    elif as_json:
-        click.echo(json.dumps(file.to_dict()))
-    else:
+    if not echo_object(file, as_json, quiet):
         click.echo(
             f"{file.id}\t{file.purpose}\t{file.bytes}\t{file.status}\t{file.filename}"
             + (f"\t{file.status_details}" if file.status_details else "")
@@ -115,38 +119,23 @@ def upload(
 
 @click.command("ls")
 @click.option("--purpose", help="Only files of this purpose.")
-@click.option("--limit", type=int, help="One page of at most this many files (default: all).")
-@click.option(
-    "--order", type=click.Choice(["asc", "desc"]), help="By creation time (default desc)."
+@list_options(
+    "files",
+    "file",
+    click.option(
+        "--order", type=click.Choice(["asc", "desc"]), help="By creation time (default desc)."
+    ),
 )
-@click.option("--after", help="Start after this file id.")
-@click.option("--json", "as_json", is_flag=True, help="Print the list object as JSON.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only file ids.")
 @connection_options
-def ls(
-    purpose: str | None,
-    limit: int | None,
-    order: str | None,
-    after: str | None,
-    as_json: bool,
-    quiet: bool,
-    connect: Connect,
-) -> None:
+def ls(purpose: str | None, order: str | None, listing: Listing, connect: Connect) -> None:
     """List files."""
     with connect() as client:
-        files, has_more = listing(
+        files, has_more = listing.fetch(
             lambda cursor: client.files.list(
-                purpose=purpose, limit=limit, order=order, after=cursor
-            ),
-            limit,
-            after,
+                purpose=purpose, limit=listing.limit, order=order, after=cursor
+            )
         )
-    if as_json:
-        click.echo(list_json([f.to_dict() for f in files], has_more))
-        return
-    if quiet:
-        for f in files:
-            click.echo(f.id)
+    if listing.echo(files, has_more):
         return
     for line in table(
         ("ID", "PURPOSE", "BYTES", "CREATED (UTC)", "STATUS", "FILENAME", "STATUS DETAILS"),

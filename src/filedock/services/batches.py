@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from filedock.clock import Clock
 from filedock.errors import BatchNotFound, InvalidRequest
@@ -23,6 +24,16 @@ log = logging.getLogger("filedock.batches")
 
 LIST_LIMIT_MAX = 100
 LIST_LIMIT_DEFAULT = 20
+
+
+@dataclass(frozen=True)
+class CreateBatch:
+    """The fields of a new batch, checked (web/batch_requests.py reads them from the request)."""
+
+    input_file_id: str
+    endpoint: str
+    metadata: dict[str, str] | None = None
+    output_expires_after: int | None = None  # seconds after the output file's creation
 
 
 class BatchService:
@@ -45,20 +56,9 @@ class BatchService:
         self.stop = stop  # tells the runner to send no more of a batch (cancelled)
 
     # operations ----------------------------------------------------------------------------
-    async def create_batch(
-        self,
-        project_id: str,
-        *,
-        input_file_id: str,
-        endpoint: str,
-        metadata: dict[str, str] | None = None,
-        output_expires_after: int | None = None,
-    ) -> BatchRecord:
-        """Store a new batch in status `validating` (its input is checked by the runner).
-
-        `output_expires_after` is in seconds after the output file's creation.
-        """
-        input_file = await self.files.retrieve_file(project_id, input_file_id)
+    async def create_batch(self, project_id: str, fields: CreateBatch) -> BatchRecord:
+        """Store a new batch in status `validating` (its input is checked by the runner)."""
+        input_file = await self.files.retrieve_file(project_id, fields.input_file_id)
         if input_file.purpose != "batch":
             raise InvalidRequest(
                 f"The input file {input_file.id} has purpose '{input_file.purpose}'; a batch "
@@ -69,12 +69,12 @@ class BatchService:
         record = BatchRecord.new(
             id=new_batch_id(),
             project_id=project_id,
-            endpoint=endpoint,
+            endpoint=fields.endpoint,
             input_file_id=input_file.id,
             created_at=now,
             expires_at=now + self.settings.batch_window_seconds,
-            metadata=json.dumps(metadata) if metadata is not None else None,
-            output_expires_after=output_expires_after,
+            metadata=json.dumps(fields.metadata) if fields.metadata is not None else None,
+            output_expires_after=fields.output_expires_after,
         )
         await self.rows.insert(record)
         audit.record(

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from filedock.blobs.base import BlobWriter
+from filedock.blobs.base import BlobStore, BlobWriter
 from filedock.errors import InvalidRequest
 from filedock.ids import new_blob_key, new_part_id
 from filedock.models import FileRecord, UploadPartRecord, UploadRecord
+from filedock.services.leases import BlobLeases
 from filedock.services.quotas import Held
 
 if TYPE_CHECKING:
@@ -22,6 +23,21 @@ if TYPE_CHECKING:
 
 # The request field that carries a part's bytes (errors about a part's size name it).
 PART_PARAM = "data"
+
+
+async def _begin_blob(leases: BlobLeases, blobs: BlobStore, kind: str) -> BlobWriter:
+    """The writer of a new blob of `kind` ("file" or "part"), which the ledger knows of before
+    its first byte (see services/leases.py)."""
+    key = new_blob_key()
+    await leases.begin(key, kind)
+    await leases.step(f"{kind}.intent", key)
+    try:
+        writer = await blobs.begin_write(key)
+    except BaseException:
+        await leases.release(key)
+        raise
+    await leases.step(f"{kind}.writing", key)
+    return writer
 
 
 @dataclass
@@ -61,17 +77,7 @@ class FileUpload:
         if self._writer is not None:
             raise InvalidRequest("A file has only one body", param="file")
         self.filename = filename
-        leases = self.service.leases
-        key = new_blob_key()
-        # The ledger knows of the blob before its first byte (see services/leases.py).
-        await leases.begin(key, "file")
-        await leases.step("file.intent", key)
-        try:
-            self._writer = await self.service.blobs.begin_write(key)
-        except BaseException:
-            await leases.release(key)
-            raise
-        await leases.step("file.writing", key)
+        self._writer = await _begin_blob(self.service.leases, self.service.blobs, "file")
 
     async def write(self, data: bytes | memoryview) -> None:
         assert self._writer is not None
@@ -164,16 +170,7 @@ class PartUpload:
         """The part's bytes begin."""
         if self._writer is not None:
             raise InvalidRequest("A part has only one body", param=PART_PARAM)
-        leases = self.service.files.leases
-        key = new_blob_key()
-        await leases.begin(key, "part")
-        await leases.step("part.intent", key)
-        try:
-            self._writer = await self.service.blobs.begin_write(key)
-        except BaseException:
-            await leases.release(key)
-            raise
-        await leases.step("part.writing", key)
+        self._writer = await _begin_blob(self.service.files.leases, self.service.blobs, "part")
 
     async def write(self, data: bytes | memoryview) -> None:
         assert self._writer is not None

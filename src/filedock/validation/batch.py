@@ -118,11 +118,7 @@ class BatchValidator(JsonlValidator):
         """Count one request; False once past the limit (ids are then no longer tracked)."""
         self._tasks += 1
         if self._tasks == self.options.batch_max_tasks + 1:
-            self.report.error(
-                "too_many_tasks",
-                f"the file has more than {self.options.batch_max_tasks} requests",
-                line,
-            )
+            self.report.too_many("too_many_tasks", "requests", self.options.batch_max_tasks, line)
             self._ids.clear()  # the file is invalid anyway; keep memory bounded
         return self._tasks <= self.options.batch_max_tasks
 
@@ -299,9 +295,10 @@ class BatchValidator(JsonlValidator):
             self._inputs += embedding_inputs(msgspec.Raw(msgspec.json.encode(body["input"])))
             limit = self.options.batch_max_embedding_inputs
             if before <= limit < self._inputs:
-                report.error(
+                report.too_many(
                     "too_many_embedding_inputs",
-                    f"the file has more than {limit} embedding inputs across its requests",
+                    "embedding inputs across its requests",
+                    limit,
                     line,
                     "body.input",
                 )

@@ -233,12 +233,9 @@ class FineTuneValidator(JsonlValidator):
             self._legacy(value, line, texts)
         if checker.images:
             self._image_examples += 1
-            if self._image_examples == self.options.image_examples + 1:
-                report.error(
-                    "too_many_image_examples",
-                    f"the file has more than {self.options.image_examples} examples with images",
-                    line,
-                )
+            limit = self.options.image_examples
+            if self._image_examples == limit + 1:
+                report.too_many("too_many_image_examples", "examples with images", limit, line)
         if report.error_count == before and self.options.count_tokens:
             self._queue.append((line, "\n".join(texts), count))
 

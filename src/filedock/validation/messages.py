@@ -291,13 +291,9 @@ class ExampleChecker:
     def image(self, image: dict[str, Any], where: str, line: int) -> None:
         report = self.report
         self.images += 1
-        if self.images == self.options.images_per_example + 1:
-            report.error(
-                "too_many_images",
-                f"example has more than {self.options.images_per_example} images",
-                line,
-                where,
-            )
+        limit = self.options.images_per_example
+        if self.images == limit + 1:
+            report.too_many("too_many_images", "images", limit, line, where, holder="example")
         unknown = image.keys() - {"url", "detail"}
         if unknown:
             report.error(

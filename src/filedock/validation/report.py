@@ -56,6 +56,19 @@ class Report:
         self.warning_count += 1
         self._list(self.warnings, Issue(code, message, line, path))
 
+    def too_many(
+        self,
+        code: str,
+        counted: str,
+        limit: int,
+        line: int | None = None,
+        path: str | None = None,
+        *,
+        holder: str = "the file",
+    ) -> None:
+        """An error for a count that went past its limit: "the file has more than 10 images"."""
+        self.error(code, f"{holder} has more than {limit} {counted}", line, path)
+
     def _list(self, issues: list[Issue], issue: Issue) -> None:
         """Every issue is counted; only the first `max_issues` of each kind are listed."""
         if len(issues) < self.max_issues:

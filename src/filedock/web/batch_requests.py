@@ -6,11 +6,11 @@ The shape of the request is the web layer's business; BatchService takes the typ
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from filedock.errors import InvalidRequest
 from filedock.models import BATCH_ENDPOINTS
+from filedock.services.batches import CreateBatch
 from filedock.services.files import EXPIRY_MAX_SECONDS, EXPIRY_MIN_SECONDS
 
 CREATE_FIELDS = (
@@ -28,16 +28,6 @@ METADATA_VALUE_MAX = 512
 def _one_of(value: Any, allowed: tuple[str, ...], param: str) -> InvalidRequest:
     listed = "[" + ", ".join(f"'{a}'" for a in allowed) + "]"
     return InvalidRequest(f"{json.dumps(value)} is not one of {listed} - '{param}'", param=param)
-
-
-@dataclass(frozen=True)
-class CreateBatch:
-    """The checked fields of `POST /v1/batches`."""
-
-    input_file_id: str
-    endpoint: str
-    metadata: dict[str, str] | None
-    output_expires_after: int | None  # seconds
 
 
 def parse_create_batch(body: Any) -> CreateBatch:

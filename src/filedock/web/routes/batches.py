@@ -17,13 +17,7 @@ from filedock.web.schemas import query_int
 
 async def create_batch(request: Request) -> Response:
     fields = parse_create_batch(decode_json(await read_body(request, MAX_JSON_BYTES)))
-    record = await components(request).batches.create_batch(
-        project_of(request),
-        input_file_id=fields.input_file_id,
-        endpoint=fields.endpoint,
-        metadata=fields.metadata,
-        output_expires_after=fields.output_expires_after,
-    )
+    record = await components(request).batches.create_batch(project_of(request), fields)
     return JSONResponse(batch_object(record))
 
 
@@ -37,17 +31,9 @@ async def list_batches(request: Request) -> Response:
     return JSONResponse(batch_list(page))
 
 
-retrieve_batch = by_id(
-    "batch_id", lambda c, project, id: c.batches.retrieve_batch(project, id), batch_object
-)
-cancel_batch = by_id(
-    "batch_id", lambda c, project, id: c.batches.cancel_batch(project, id), batch_object
-)
-
-
 routes = [
     Route("/v1/batches", create_batch, methods=["POST"]),
     Route("/v1/batches", list_batches, methods=["GET"]),
-    Route("/v1/batches/{batch_id}", retrieve_batch, methods=["GET"]),
-    Route("/v1/batches/{batch_id}/cancel", cancel_batch, methods=["POST"]),
+    by_id("GET", "/v1/batches/{batch_id}", lambda c: c.batches.retrieve_batch, batch_object),
+    by_id("POST", "/v1/batches/{batch_id}/cancel", lambda c: c.batches.cancel_batch, batch_object),
 ]

@@ -1,13 +1,15 @@
-"""What the routes read from a request besides its body (the services, the caller's project, the
-declared size), and the one shape of route that acts on an object named in the path."""
+"""What the routes read from a request besides its body (the services, the caller's project),
+and the one shape of route that acts on an object named in the path."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from filedock.components import Components
 from filedock.services.keys import Principal
@@ -28,22 +30,18 @@ def project_of(request: Request) -> str:
     return principal.project_id
 
 
-def declared_length(request: Request) -> int | None:
-    """The body size the client declared in Content-Length (None: absent or not a number)."""
-    declared = request.headers.get("content-length")
-    return int(declared) if declared and declared.isdigit() else None
-
-
 def by_id(
-    param: str,
-    call: Callable[[Components, str, str], Awaitable[T]],
+    method: str,
+    path: str,
+    call: Callable[[Components], Callable[[str, str], Awaitable[T]]],
     render: Callable[[T], Any],
-) -> Callable[[Request], Awaitable[Response]]:
-    """A route that calls `call(components, project, id)` for the id in the path `param` and
-    renders what it returns as JSON."""
+) -> Route:
+    """A route that calls `call(components)(project, id)` for the id in the path (its last
+    parameter) and renders what it returns as JSON."""
+    param = re.findall(r"{(\w+)}", path)[-1]
 
     async def endpoint(request: Request) -> Response:
-        found = await call(components(request), project_of(request), request.path_params[param])
+        found = await call(components(request))(project_of(request), request.path_params[param])
         return JSONResponse(render(found))
 
-    return endpoint
+    return Route(path, endpoint, methods=[method])

@@ -8,11 +8,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from filedock.models import FileRecord
 from filedock.services.files import LIST_LIMIT_MAX, FileService
-from filedock.web.forms import FileForm
-from filedock.web.multipart import feed_multipart, multipart_boundary
+from filedock.web.forms import FileForm, multipart_request, receive_form
 from filedock.web.responses import BlobResponse, JSONResponse
-from filedock.web.routes.context import components, declared_length, project_of
+from filedock.web.routes.context import by_id, components, project_of
 from filedock.web.schemas import FileDeleted, file_list, file_object, query_int
 
 # Room for the multipart framing and text fields around the file part.
@@ -25,21 +25,12 @@ def _service(request: Request) -> FileService:
 
 async def create_file(request: Request) -> Response:
     service = _service(request)
-    boundary = multipart_boundary(request.headers.get("content-type"))
-    declared = declared_length(request)
-    if declared is not None and declared > service.size_limit(None) + MULTIPART_OVERHEAD:
-        # Answer before reading the body; the server discards what the client still sends.
-        raise service.too_large(None)
+    boundary, declared = multipart_request(
+        request, service.size_limit(None) + MULTIPART_OVERHEAD, lambda: service.too_large(None)
+    )
     upload = service.create_file(project_of(request))
-    form = FileForm(upload)
-    try:
-        await upload.reserve(declared)
-        await feed_multipart(request.stream(), boundary, form)
-        record = await form.finish()
-    except BaseException:
-        # Includes ClientDisconnect, which the app-wide handler logs as a client event.
-        await upload.abort()
-        raise
+    await upload.reserve(declared)
+    record = await receive_form(request, boundary, FileForm(upload))
     return JSONResponse(file_object(record))
 
 
@@ -60,18 +51,8 @@ async def list_files(request: Request) -> Response:
     return JSONResponse(file_list(page))
 
 
-async def retrieve_file(request: Request) -> Response:
-    record = await _service(request).retrieve_file(
-        project_of(request), request.path_params["file_id"]
-    )
-    return JSONResponse(file_object(record))
-
-
-async def delete_file(request: Request) -> Response:
-    record = await _service(request).delete_file(
-        project_of(request), request.path_params["file_id"]
-    )
-    return JSONResponse(FileDeleted(id=record.id))
+def _deleted(record: FileRecord) -> FileDeleted:
+    return FileDeleted(id=record.id)
 
 
 async def download_file(request: Request) -> Response:
@@ -105,8 +86,8 @@ async def retrieve_file_report(request: Request) -> Response:
 routes = [
     Route("/v1/files", create_file, methods=["POST"]),
     Route("/v1/files", list_files, methods=["GET"]),
-    Route("/v1/files/{file_id}", retrieve_file, methods=["GET"]),
-    Route("/v1/files/{file_id}", delete_file, methods=["DELETE"]),
+    by_id("GET", "/v1/files/{file_id}", lambda c: c.files.retrieve_file, file_object),
+    by_id("DELETE", "/v1/files/{file_id}", lambda c: c.files.delete_file, _deleted),
     Route("/v1/files/{file_id}/content", download_file, methods=["GET"]),
     Route("/v1/files/{file_id}/report", retrieve_file_report, methods=["GET"]),
 ]

@@ -7,11 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from filedock.services.uploads import UploadView
-from filedock.web.forms import PART_FIELD, PartForm
+from filedock.web.forms import PartForm, multipart_request, receive_form
 from filedock.web.json_body import read_json
-from filedock.web.multipart import feed_multipart, multipart_boundary
 from filedock.web.responses import JSONResponse
-from filedock.web.routes.context import by_id, components, declared_length, project_of
+from filedock.web.routes.context import by_id, components, project_of
 from filedock.web.schemas import (
     CompleteUploadRequest,
     CreateUploadRequest,
@@ -45,22 +44,11 @@ async def create_upload(request: Request) -> Response:
 
 async def add_upload_part(request: Request) -> Response:
     service = components(request).uploads
-    boundary = multipart_boundary(request.headers.get("content-type"))
-    declared = declared_length(request)
-    if (
-        declared is not None
-        and declared > service.settings.upload_part_max_bytes + MULTIPART_OVERHEAD
-    ):
-        # Answer before reading the body; the server discards what the client still sends.
-        raise service.part_too_large()
+    boundary, _ = multipart_request(
+        request, service.settings.upload_part_max_bytes + MULTIPART_OVERHEAD, service.part_too_large
+    )
     part = await service.add_upload_part(project_of(request), request.path_params["upload_id"])
-    form = PartForm(part)
-    try:
-        await feed_multipart(request.stream(), boundary, form, stream_text_fields=(PART_FIELD,))
-        record = await form.finish()
-    except BaseException:
-        await part.abort()
-        raise
+    record = await receive_form(request, boundary, PartForm(part))
     return JSONResponse(upload_part_object(record))
 
 
@@ -72,15 +60,12 @@ async def complete_upload(request: Request) -> Response:
     return JSONResponse(_upload_view(view))
 
 
-# The body is ignored: the SDK sends none (with a JSON Content-Type), curl may send `{}`.
-cancel_upload = by_id(
-    "upload_id", lambda c, project, id: c.uploads.cancel_upload(project, id), _upload_view
-)
-
-
 routes = [
     Route("/v1/uploads", create_upload, methods=["POST"]),
     Route("/v1/uploads/{upload_id}/parts", add_upload_part, methods=["POST"]),
     Route("/v1/uploads/{upload_id}/complete", complete_upload, methods=["POST"]),
-    Route("/v1/uploads/{upload_id}/cancel", cancel_upload, methods=["POST"]),
+    # The body is ignored: the SDK sends none (with a JSON Content-Type), curl may send `{}`.
+    by_id(
+        "POST", "/v1/uploads/{upload_id}/cancel", lambda c: c.uploads.cancel_upload, _upload_view
+    ),
 ]
