@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from filedock.metadata.batch_results import LineResult, record_results, token_values
+from filedock.metadata.batch_results import LineResult, record_results, result_group, token_values
 from filedock.metadata.db import Database, Tx
 from filedock.metadata.table import Table
 from filedock.models import BatchLine, BatchRecord, BatchUsage, ClaimedLine
@@ -44,6 +44,7 @@ class BatchRows:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._results = result_group()
 
     # batches -------------------------------------------------------------------------------
     async def insert(self, record: BatchRecord) -> None:
@@ -268,8 +269,13 @@ class BatchRows:
         )
 
     async def record(self, results: Sequence[LineResult]) -> list[bool]:
-        """Record outcomes (or give requests back) in one transaction; True where it counted."""
+        """Record outcomes (or give requests back) now; True where it counted."""
         return await record_results(self.db, results)
+
+    async def record_one(self, result: LineResult) -> bool:
+        """Record one outcome with the others waiting (group commit); True once it is durable
+        and counted."""
+        return await self.db.write_in_group(self._results, result)
 
     async def unfinished(self, batch_id: str, now: int) -> tuple[int, int]:
         """(requests not done, of which leased with a live lease)."""
