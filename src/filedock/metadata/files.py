@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from typing import Any, Literal
+
+import msgspec.structs
 
 from filedock.metadata.db import Tx
 from filedock.metadata.rows import CursorNotFound, Order, Rows, marks
@@ -72,7 +73,7 @@ async def insert_file_row(tx: Tx, record: FileRecord) -> FileRecord:
     """Insert a file row (on the Database or inside a transaction); the record with its seq."""
     row = await tx.fetch_one(INSERT_SQL, FILES.values(record))
     assert row is not None
-    return dataclasses.replace(record, seq=row[0])
+    return msgspec.structs.replace(record, seq=row[0])
 
 
 class FileRows(Rows):
@@ -203,4 +204,4 @@ class FileRows(Rows):
             params,
         )
         # int(): PostgreSQL's SUM of a bigint is a numeric (Decimal).
-        return [PurposeUsage(str(p), int(n), int(b)) for p, n, b in rows]
+        return [PurposeUsage(bytes=int(b), file_count=int(n), purpose=str(p)) for p, n, b in rows]
