@@ -57,9 +57,6 @@ class Page(Generic[R]):
     has_more: bool
 
 
-FilePage = Page[FileRecord]
-
-
 @dataclass(frozen=True)
 class ApiKeyRecord:
     """A stored API key: only its hash and a short prefix are kept."""
@@ -281,9 +278,6 @@ class BatchRecord(BatchLifecycle):
             self.reasoning_tokens or 0,
             self.total_tokens,
         )
-
-
-BatchPage = Page[BatchRecord]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import msgspec.structs
 from filedock.metadata.db import Tx
 from filedock.metadata.rows import CursorNotFound, Order, Rows, marks
 from filedock.metadata.tables import FILES, LIVE
-from filedock.models import FilePage, FileRecord, PurposeUsage
+from filedock.models import FileRecord, Page, PurposeUsage
 
 GET_SQL = f"{FILES.select_sql} WHERE id = ? AND project_id = ? AND {LIVE}"
 # Columns a listing may be sorted by (filedock's `sort` extension); ties break on insertion order.
@@ -100,7 +100,7 @@ class FileRows(Rows):
         status: str | None = None,
         search: str | None = None,
         sort: SortKey = "created_at",
-    ) -> FilePage:
+    ) -> Page[FileRecord]:
         """Live files ordered by (`sort`, insertion sequence); keyset-paginated by `after`.
 
         `status` keeps one status; `search` keeps the file with that id, or the files whose
@@ -136,7 +136,7 @@ class FileRows(Rows):
             like="ILIKE" if self.db.dialect == "postgresql" else "LIKE",
         )
         rows = await self.db.fetch_all(sql, (*params, limit + 1))
-        return FilePage([FILES.row(r) for r in rows[:limit]], has_more=len(rows) > limit)
+        return Page([FILES.row(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
     async def mark_file_deleted(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
         """Turn a live file into a tombstone (its id stays a valid cursor); None if not live."""

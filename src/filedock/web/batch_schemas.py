@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 
 from msgspec import Struct
 
-from filedock.models import BatchLifecycle, BatchPage, BatchRecord, BatchUsage
+from filedock.models import BatchLifecycle, BatchRecord, BatchUsage, Page
 from filedock.web.schemas import ListObject, list_object
 
 
@@ -103,5 +103,5 @@ def batch_object(record: BatchRecord) -> BatchObject:
     )
 
 
-def batch_list(page: BatchPage) -> ListObject[BatchObject]:
+def batch_list(page: Page[BatchRecord]) -> ListObject[BatchObject]:
     return list_object([batch_object(b) for b in page.data], page.has_more)

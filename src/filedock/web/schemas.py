@@ -15,9 +15,9 @@ from filedock.models import (
     ROLE_MEMBER,
     ApiKeyRecord,
     FileFields,
-    FilePage,
     FileRecord,
     FileTally,
+    Page,
     ProjectRecord,
     ProjectUsage,
     UploadPartRecord,
@@ -250,7 +250,7 @@ def file_object(record: FileRecord) -> FileObject:
     return convert(record, FileObject, from_attributes=True)
 
 
-def file_list(page: FilePage) -> FileList:
+def file_list(page: Page[FileRecord]) -> FileList:
     # The Files API's own key order (has_more before first_id), as OpenAI sends it.
     data = [file_object(f) for f in page.data]
     return FileList(
@@ -275,11 +275,9 @@ def upload_part_object(part: UploadPartRecord) -> UploadPartObject:
 def project_object(
     project: ProjectRecord, quota: int, requests_per_minute: int, uploads_per_minute: int
 ) -> ProjectObject:
-    return ProjectObject(
-        id=project.id,
-        name=project.name,
-        created_at=project.created_at,
-        archived_at=project.archived_at,
+    return struct_from(
+        ProjectObject,
+        project,
         status="archived" if project.archived_at is not None else "active",
         storage_quota_bytes=quota,
         max_requests_per_1_minute=requests_per_minute,
@@ -298,17 +296,8 @@ def project_usage_object(usage: ProjectUsage) -> ProjectUsageObject:
 
 
 def api_key_object(key: ApiKeyRecord, secret: str | None = None) -> ApiKeyObject:
-    return ApiKeyObject(
-        redacted_value=key.prefix + "...",
-        name=key.name,
-        created_at=key.created_at,
-        expires_at=key.expires_at,
-        id=key.id,
-        project_id=key.project_id,
-        role=key.role,
-        revoked_at=key.revoked_at,
-        value=UNSET if secret is None else secret,
-    )
+    value = UNSET if secret is None else secret
+    return struct_from(ApiKeyObject, key, redacted_value=key.prefix + "...", value=value)
 
 
 def admin_list(data: list[Any], has_more: bool) -> ListObject[Any]:
