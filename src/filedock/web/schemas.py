@@ -246,7 +246,8 @@ class ListObject(Struct, Generic[T], kw_only=True):
 
 
 def file_object(record: FileRecord) -> FileObject:
-    # msgspec's own copy (not struct_from): several times faster, and every list runs it.
+    # msgspec's own copy: twice as fast as struct_from (no slower than field by field), and
+    # every retrieve and list runs it.
     return convert(record, FileObject, from_attributes=True)
 
 
