@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
+
+from msgspec import Struct
 
 UPLOAD_PURPOSES: tuple[str, ...] = (
     "fine-tune",
@@ -19,14 +22,14 @@ DEFAULT_PROJECT_ID = "proj_default"
 ROLE_ADMIN = "admin"
 ROLE_MEMBER = "member"
 KEY_ROLES: tuple[str, ...] = (ROLE_MEMBER, ROLE_ADMIN)
+R = TypeVar("R")
 
 
-@dataclass(frozen=True)
-class FileRecord:
-    """One stored file: a metadata row plus the key of its bytes in the blob store."""
+class FileFields(Struct, frozen=True):
+    """What a client sees of a stored file, in the Files API's order (the wire `FileObject`
+    adds only its `object` tag)."""
 
     id: str
-    project_id: str
     purpose: str
     filename: str
     bytes: int
@@ -34,16 +37,23 @@ class FileRecord:
     expires_at: int | None
     status: str
     status_details: str | None
+
+
+class FileRecord(FileFields, frozen=True):
+    """One stored file: a metadata row (columns in field order) plus the key of its bytes in
+    the blob store."""
+
+    project_id: str
     sha256: str
     blob_key: str
     seq: int = 0
 
 
 @dataclass(frozen=True)
-class FilePage:
-    """One page of a file listing."""
+class Page(Generic[R]):
+    """One page of a listing."""
 
-    files: list[FileRecord]
+    data: list[R]
     has_more: bool
 
 
@@ -94,11 +104,17 @@ class Reservation:
     expires_at: int
 
 
-@dataclass(frozen=True)
-class PurposeUsage:
-    purpose: str
-    file_count: int
+class FileTally(Struct, frozen=True):
+    """Live files counted together (as the usage object shows them)."""
+
     bytes: int
+    file_count: int
+
+
+class PurposeUsage(FileTally, frozen=True):
+    """The live files of one purpose."""
+
+    purpose: str
 
 
 @dataclass(frozen=True)
@@ -180,17 +196,10 @@ class BatchUsage:
 
 
 @dataclass(frozen=True)
-class BatchRecord:
-    """One batch: its row in `batches` (field order = column order; `seq` is the database's).
+class BatchLifecycle:
+    """A batch's input, state and timestamps: the run of the Batch object's fields that is
+    shown as stored (the wire `BatchObject` derives from this declaration)."""
 
-    `total`/`completed`/`failed` and the token columns are live sums while the batch runs (the
-    store fills them in from the request rows) and frozen values once it has ended.
-    """
-
-    id: str
-    project_id: str
-    endpoint: str
-    model: str | None
     input_file_id: str
     completion_window: str
     status: str
@@ -205,6 +214,21 @@ class BatchRecord:
     expired_at: int | None
     cancelling_at: int | None
     cancelled_at: int | None
+
+
+@dataclass(frozen=True)
+class BatchRecord(BatchLifecycle):
+    """One batch: its row in `batches` (field order = column order, the lifecycle's first;
+    `seq` is the database's).
+
+    `total`/`completed`/`failed` and the token columns are live sums while the batch runs (the
+    store fills them in from the request rows) and frozen values once it has ended.
+    """
+
+    id: str
+    project_id: str
+    endpoint: str
+    model: str | None
     total: int
     completed: int
     failed: int
@@ -254,12 +278,6 @@ class BatchRecord:
             self.reasoning_tokens or 0,
             self.total_tokens,
         )
-
-
-@dataclass(frozen=True)
-class BatchPage:
-    batches: list[BatchRecord]
-    has_more: bool
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace
 
 from filedock.metadata.base import MetadataStore
 from filedock.metadata.factory import metadata_store_for_url
@@ -81,7 +82,7 @@ def record(
 
 
 def uploaded(project_id: str = PROJECT) -> FileRecord:
-    return FileRecord(**{**record(project_id=project_id).__dict__, "status": "uploaded"})
+    return replace(record(project_id=project_id), status="uploaded")
 
 
 QUOTA = 1000
@@ -106,7 +107,7 @@ def hold(project: str, nbytes: int, expires_at: int = NOW + 60) -> Reservation:
 
 
 def sized(project: str, nbytes: int, purpose: str = "assistants") -> FileRecord:
-    return FileRecord(**{**record(project_id=project, purpose=purpose).__dict__, "bytes": nbytes})
+    return replace(record(project_id=project, purpose=purpose), bytes=nbytes)
 
 
 def an_upload(nbytes: int = 100, expires_at: int = NOW + 3600) -> UploadRecord:

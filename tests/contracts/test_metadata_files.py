@@ -8,9 +8,10 @@ import uuid
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from filedock.metadata.base import CursorNotFound, MetadataStore, Order
-from filedock.models import FileRecord, PurposeUsage
+from filedock.models import PurposeUsage
 from tests.contracts import metadata_common as common
 from tests.contracts.metadata_common import (
     NOW,
@@ -47,7 +48,7 @@ async def test_expired_file_is_not_live(store: MetadataStore) -> None:
     page = await store.list_files(
         PROJECT, purpose=None, limit=10, order="desc", after=None, now=NOW + 10
     )
-    assert page.files == []
+    assert page.data == []
 
 
 async def list_all(
@@ -59,11 +60,11 @@ async def list_all(
         page = await store.list_files(
             PROJECT, purpose=purpose, limit=limit, order=order, after=after, now=NOW
         )
-        ids += [f.id for f in page.files]
-        assert len(page.files) <= limit
+        ids += [f.id for f in page.data]
+        assert len(page.data) <= limit
         if not page.has_more:
             return ids
-        after = page.files[-1].id
+        after = page.data[-1].id
 
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
@@ -89,12 +90,12 @@ async def test_keyset_pagination_with_ties(store: MetadataStore, order: Order, l
 async def test_pagination_continues_after_a_tombstoned_cursor(store: MetadataStore) -> None:
     rows = [await store.insert_file(record(created_at=NOW - i)) for i in range(6)]
     page = await store.list_files(PROJECT, purpose=None, limit=2, order="desc", after=None, now=NOW)
-    assert [f.id for f in page.files] == [rows[0].id, rows[1].id]
+    assert [f.id for f in page.data] == [rows[0].id, rows[1].id]
     assert await store.mark_file_deleted(PROJECT, rows[1].id, NOW) is not None
     rest = await store.list_files(
         PROJECT, purpose=None, limit=10, order="desc", after=rows[1].id, now=NOW
     )
-    assert [f.id for f in rest.files] == [r.id for r in rows[2:]]
+    assert [f.id for f in rest.data] == [r.id for r in rows[2:]]
     assert not rest.has_more
 
 
@@ -132,10 +133,10 @@ async def test_pagination_property(
         page = await store.list_files(
             project, purpose=None, limit=limit, order=order, after=after, now=NOW
         )
-        seen += [f.id for f in page.files]
+        seen += [f.id for f in page.data]
         if not page.has_more:
             break
-        after = page.files[-1].id
+        after = page.data[-1].id
     assert seen == [r.id for r in expected]
 
 
@@ -194,16 +195,14 @@ async def test_purge_tombstones(store: MetadataStore) -> None:
     page = await store.list_files(
         PROJECT, purpose=None, limit=5, order="asc", after=recent.id, now=NOW
     )
-    assert [f.id for f in page.files] == [live.id]
+    assert [f.id for f in page.data] == [live.id]
 
 
 async def test_used_bytes_follow_file_rows(store: MetadataStore) -> None:
     # The database triggers (SQLite triggers, plpgsql on PostgreSQL) keep used_bytes in step.
     project = await new_project(store)
     rows = [await store.insert_file(sized(project, 100 * (i + 1))) for i in range(3)]
-    expiring = await store.insert_file(
-        FileRecord(**{**sized(project, 1000).__dict__, "expires_at": NOW - 1})
-    )
+    expiring = await store.insert_file(replace(sized(project, 1000), expires_at=NOW - 1))
     assert await counters(store, project) == (1600, 0)
     await store.mark_file_deleted(project, rows[0].id, NOW)
     assert await counters(store, project) == (1500, 0)
@@ -228,8 +227,8 @@ async def test_usage_per_purpose(store: MetadataStore) -> None:
     gone = await store.insert_file(sized(a, 1000, "vision"))
     await store.mark_file_deleted(a, gone.id, NOW)
     assert await store.project_usage(a, NOW) == [
-        PurposeUsage("batch", 1, 5),
-        PurposeUsage("fine-tune", 2, 30),
+        PurposeUsage(bytes=5, file_count=1, purpose="batch"),
+        PurposeUsage(bytes=30, file_count=2, purpose="fine-tune"),
     ]
     assert await store.project_usage("proj_missing", NOW) == []
     assert await store.usage_by_purpose(NOW) == [
@@ -247,9 +246,7 @@ async def test_concurrent_expiry_sweeps_across_projects_keep_usage(backend: Back
         projects = [await new_project(servers[0], quota=None) for _ in range(8)]
         for i in range(160):
             await servers[0].insert_file(
-                FileRecord(
-                    **{**sized(projects[(i * 5) % 8], 10).__dict__, "expires_at": NOW - 1 - i % 3}
-                )
+                replace(sized(projects[(i * 5) % 8], 10), expires_at=NOW - 1 - i % 3)
             )
         claimed: list[str] = []
 

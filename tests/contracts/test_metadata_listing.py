@@ -3,9 +3,9 @@ exact, sorting is stable with ties, and keyset pagination over any sort loses or
 
 from __future__ import annotations
 
-import dataclasses
 import random
 
+import msgspec.structs
 import pytest
 
 from filedock.metadata.base import MetadataStore, Order, SortKey
@@ -24,7 +24,7 @@ async def _seed(store: MetadataStore) -> list[tuple[str, str, int, int, str]]:
     rng = random.Random(7)
     rows = []
     for i in range(30):
-        rec = dataclasses.replace(
+        rec = msgspec.structs.replace(
             record(created_at=NOW + rng.randrange(5)),
             filename=NAMES[i % len(NAMES)],
             bytes=rng.choice([10, 20, 30]),
@@ -44,10 +44,10 @@ async def _all(
         page = await store.list_files(
             PROJECT, purpose=None, limit=limit, order=order, after=after, now=NOW, sort=sort, **kw
         )
-        ids += [f.id for f in page.files]
+        ids += [f.id for f in page.data]
         if not page.has_more:
             return ids
-        after = page.files[-1].id
+        after = page.data[-1].id
 
 
 @pytest.mark.parametrize("sort", ["filename", "bytes", "created_at"])
@@ -59,7 +59,7 @@ async def test_sorted_keyset_pagination(store: MetadataStore, sort: SortKey, ord
         page = await store.list_files(
             PROJECT, purpose=None, limit=100, order=order, after=None, now=NOW
         )
-        expected = [f.id for f in page.files]
+        expected = [f.id for f in page.data]
     else:
         ranked = sorted(rows, key=lambda r: (r[column], r[3]), reverse=order == "desc")
         expected = [r[0] for r in ranked]

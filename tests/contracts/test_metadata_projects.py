@@ -143,7 +143,7 @@ async def test_insert_file_settling_moves_bytes_from_reserved_to_used(
     assert await store.insert_file_settling(sized(project, 101), "res_gone", 0) is None
     assert await counters(store, project) == (600, 300)
     page = await store.list_files(project, purpose=None, limit=10, order="asc", after=None, now=NOW)
-    assert [f.id for f in page.files] == [settled.id]
+    assert [f.id for f in page.data] == [settled.id]
     assert await store.insert_file_settling(sized(project, 100), "res_gone", 0) is not None
     assert await counters(store, project) == (700, 300)
     # A lowered quota does not drop a file whose bytes were held.

@@ -157,7 +157,7 @@ async def test_a_hung_write_loses_its_blob_cleanly(stack: Stack, step: str) -> N
     page = await c.metadata.list_files(
         DEFAULT_PROJECT_ID, purpose=None, limit=10, order="asc", after=None, now=c.clock.now()
     )
-    assert page.files == []  # nothing published without its bytes
+    assert page.data == []  # nothing published without its bytes
     await assert_clean(stack)
 
 

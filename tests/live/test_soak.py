@@ -144,7 +144,7 @@ async def audit(settings: Settings, ledger: Ledger) -> None:
         # Nothing partial is visible: every listed file (acknowledged or answered by a server
         # that died before it could reply) is whole; fsck --verify above read each of them.
         page = await components.files.list_files(DEFAULT_PROJECT_ID)
-        assert set(ledger.acknowledged) <= {record.id for record in page.files}
+        assert set(ledger.acknowledged) <= {record.id for record in page.data}
     finally:
         await components.close()
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import re
 from typing import Any, Literal
 
+import msgspec.structs
+
 from filedock.metadata.db import Tx
 from filedock.metadata.rows import CursorNotFound, Order, Rows, marks
 from filedock.metadata.tables import FILES, LIVE
-from filedock.models import FilePage, FileRecord, PurposeUsage
+from filedock.models import FileRecord, Page, PurposeUsage
 
 GET_SQL = f"{FILES.select_sql} WHERE id = ? AND project_id = ? AND {LIVE}"
 # Columns a listing may be sorted by (filedock's `sort` extension); ties break on insertion order.
@@ -72,7 +73,7 @@ async def insert_file_row(tx: Tx, record: FileRecord) -> FileRecord:
     """Insert a file row (on the Database or inside a transaction); the record with its seq."""
     row = await tx.fetch_one(INSERT_SQL, FILES.values(record))
     assert row is not None
-    return dataclasses.replace(record, seq=row[0])
+    return msgspec.structs.replace(record, seq=row[0])
 
 
 class FileRows(Rows):
@@ -99,7 +100,7 @@ class FileRows(Rows):
         status: str | None = None,
         search: str | None = None,
         sort: SortKey = "created_at",
-    ) -> FilePage:
+    ) -> Page[FileRecord]:
         """Live files ordered by (`sort`, insertion sequence); keyset-paginated by `after`.
 
         `status` keeps one status; `search` keeps the file with that id, or the files whose
@@ -135,7 +136,7 @@ class FileRows(Rows):
             like="ILIKE" if self.db.dialect == "postgresql" else "LIKE",
         )
         rows = await self.db.fetch_all(sql, (*params, limit + 1))
-        return FilePage([FILES.row(r) for r in rows[:limit]], has_more=len(rows) > limit)
+        return Page([FILES.row(r) for r in rows[:limit]], has_more=len(rows) > limit)
 
     async def mark_file_deleted(self, project_id: str, file_id: str, now: int) -> FileRecord | None:
         """Turn a live file into a tombstone (its id stays a valid cursor); None if not live."""
@@ -203,4 +204,4 @@ class FileRows(Rows):
             params,
         )
         # int(): PostgreSQL's SUM of a bigint is a numeric (Decimal).
-        return [PurposeUsage(str(p), int(n), int(b)) for p, n, b in rows]
+        return [PurposeUsage(bytes=int(b), file_count=int(n), purpose=str(p)) for p, n, b in rows]

@@ -1,15 +1,17 @@
-"""The row <-> record mapping of one table, derived once from a dataclass's fields."""
+"""The row <-> record mapping of one table, derived once from a record type's fields."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 R = TypeVar("R")
 
 
 class Table(Generic[R]):
-    """A table whose columns are, in order, the fields of a dataclass.
+    """A table whose columns are, in order, the fields of a dataclass or msgspec Struct.
 
     Adding a column is a migration plus one field: every SELECT list, INSERT and mapping follows.
     `read_only` names columns the database (or the aggregate) keeps, such as a sequence or a
@@ -17,11 +19,9 @@ class Table(Generic[R]):
     """
 
     def __init__(self, name: str, record: type[R], *, read_only: tuple[str, ...] = ()) -> None:
-        if not dataclasses.is_dataclass(record):
-            raise TypeError(f"{record!r} is not a dataclass")
         self.name = name
         self.record = record
-        self.fields: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(record))
+        self.fields: tuple[str, ...] = _field_names(record)
         unknown = set(read_only) - set(self.fields)
         if unknown:
             raise ValueError(f"{name}: read_only names no field: {sorted(unknown)}")
@@ -44,3 +44,11 @@ class Table(Generic[R]):
     def row(self, row: tuple[Any, ...]) -> R:
         """A record from a row selected with `columns`."""
         return self.record(*row)
+
+
+def _field_names(record: type[Any]) -> tuple[str, ...]:
+    if issubclass(record, msgspec.Struct):
+        return record.__struct_fields__
+    if dataclasses.is_dataclass(record):
+        return tuple(f.name for f in dataclasses.fields(record))
+    raise TypeError(f"{record!r} is neither a dataclass nor a msgspec Struct")

@@ -1,4 +1,4 @@
-"""The tables, each declared once over its record (columns = the dataclass's fields, in order).
+"""The tables, each declared once over its record (columns = the record's fields, in order).
 
 Adding a column to `files` is a migration plus one field of `FileRecord`: every SELECT list,
 INSERT and row mapping below follows from the declaration.

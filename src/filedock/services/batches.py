@@ -15,7 +15,7 @@ from filedock.clock import Clock
 from filedock.errors import BatchNotFound, InvalidRequest
 from filedock.ids import new_batch_id
 from filedock.metadata.batches import BatchCursorNotFound, BatchRows
-from filedock.models import BATCH_TERMINAL, BatchPage, BatchRecord
+from filedock.models import BATCH_TERMINAL, BatchRecord, Page
 from filedock.services import audit
 from filedock.services.files import FileService
 from filedock.settings import Settings
@@ -95,7 +95,7 @@ class BatchService:
 
     async def list_batches(
         self, project_id: str, *, after: str | None = None, limit: int = LIST_LIMIT_DEFAULT
-    ) -> BatchPage:
+    ) -> Page[BatchRecord]:
         if not 1 <= limit <= LIST_LIMIT_MAX:
             raise InvalidRequest(
                 f"{limit} is out of range: limit must be between 1 and {LIST_LIMIT_MAX}",
@@ -105,7 +105,7 @@ class BatchService:
             records, has_more = await self.rows.list_page(project_id, limit=limit, after=after)
         except BatchCursorNotFound:
             raise InvalidRequest(f"No such Batch object: {after}", param="after") from None
-        return BatchPage(records, has_more)
+        return Page(records, has_more)
 
     async def cancel_batch(self, project_id: str, batch_id: str) -> BatchRecord:
         """validating or in_progress -> cancelling; the runner stops it and writes its files."""

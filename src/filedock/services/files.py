@@ -21,7 +21,7 @@ from filedock.errors import (
 )
 from filedock.ids import new_file_id
 from filedock.metadata.base import SORT_KEYS, CursorNotFound, MetadataStore, Order
-from filedock.models import ALL_PURPOSES, FILE_STATUSES, UPLOAD_PURPOSES, FilePage, FileRecord
+from filedock.models import ALL_PURPOSES, FILE_STATUSES, UPLOAD_PURPOSES, FileRecord, Page
 from filedock.services import audit
 from filedock.services.intake import FileUpload
 from filedock.services.leases import BlobLeases
@@ -225,7 +225,7 @@ class FileService:
         status: str | None = None,
         search: str | None = None,
         sort: str = "created_at",
-    ) -> FilePage:
+    ) -> Page[FileRecord]:
         """OpenAI's listing; `status`, `search` and `sort` are filedock extensions (docs/api.md)."""
         if status is not None and status not in FILE_STATUSES:
             raise InvalidRequest(

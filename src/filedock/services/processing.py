@@ -15,7 +15,6 @@ import logging
 import secrets
 import time
 from dataclasses import KW_ONLY, dataclass
-from typing import Any
 
 import anyio.to_thread
 
@@ -25,7 +24,7 @@ from filedock.errors import BlobNotFound, MetadataError, StorageError
 from filedock.metadata.base import MetadataStore
 from filedock.metrics import ProcessingMetrics
 from filedock.models import FileRecord
-from filedock.services.tasks import cancel_and_wait, poll_loop
+from filedock.services.tasks import PollLoop, cancel_and_wait
 from filedock.settings import Settings
 from filedock.validation import CHECKED_PURPOSES, Report, ValidationOptions, validator_for
 
@@ -75,10 +74,10 @@ class Processor:
         self.owner = "proc_" + secrets.token_hex(8)
         self.options = validation_options(self.settings)
         self._slots = asyncio.Semaphore(max(1, self.settings.processing_concurrency))
-        self._wake = asyncio.Event()
         self._active: dict[str, asyncio.Task[None]] = {}
-        self._loop_task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._loop = PollLoop(
+            self._claim, self.settings.processing_poll_seconds, log, "claiming files to process"
+        )
 
     # policy --------------------------------------------------------------------------------
     def needs_check(self, purpose: str) -> bool:
@@ -124,23 +123,13 @@ class Processor:
         if file_id is not None:
             self._queued.add(file_id)
             self._report_depth()
-        self._wake.set()
+        self._loop.kick()
 
     def _report_depth(self) -> None:
         self.metrics.set_queue_depth(len(self._queued))
 
     async def start(self) -> None:
-        self._loop_task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        await poll_loop(
-            self._claim,
-            self._wake,
-            self.settings.processing_poll_seconds,
-            lambda: self._closing,
-            log,
-            "claiming files to process",
-        )
+        self._loop.start()
 
     async def _claim(self) -> None:
         free = max(1, self.settings.processing_concurrency) - len(self._active)
@@ -199,7 +188,7 @@ class Processor:
             self._active.pop(record.id, None)
             self._queued.discard(record.id)
             self._report_depth()
-            self._wake.set()  # a slot is free
+            self._loop.kick()  # a slot is free
 
     async def _renew(self, file_id: str) -> None:
         lease = self.settings.processing_lease_seconds
@@ -212,17 +201,12 @@ class Processor:
 
     async def close(self) -> None:
         """Stop; files still being checked are given back so a restart takes them at once."""
-        self._closing = True
         held = list(self._active)
-        tasks: list[asyncio.Task[Any]] = list(self._active.values())
-        if self._loop_task is not None:
-            tasks.append(self._loop_task)
-        await cancel_and_wait(tasks)
+        await cancel_and_wait([*self._active.values(), *self._loop.stop()])
         for file_id in held:
             with contextlib.suppress(MetadataError):
                 await self.metadata.release_processing_lease(file_id, self.owner)
         self._active.clear()
-        self._loop_task = None
 
 
 def _outcome(report: Report) -> str:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -23,7 +24,7 @@ async def poll_loop(
     A failure of `work` is logged as `what` failed and retried at the next poll.
     """
     # The flag, not only cancellation, ends the loop: on Python 3.11 `asyncio.wait_for`
-    # swallows a cancel that arrives as the awaited event is set, and close() sets it.
+    # swallows a cancel that arrives as the awaited event is set, and stopping sets it.
     while not closing():
         wake.clear()
         try:
@@ -33,6 +34,37 @@ async def poll_loop(
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(poll_seconds):
                 await wake.wait()
+
+
+@dataclass(eq=False)
+class PollLoop:
+    """A worker's `poll_loop`, with its wake event and closing flag: kick() runs `work` now,
+    stop() ends the loop."""
+
+    work: Callable[[], Awaitable[object]]
+    poll_seconds: float
+    log: logging.Logger
+    what: str
+    _wake: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    _closing: bool = field(init=False, default=False)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
+
+    def kick(self) -> None:
+        """Run `work` now, not at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        loop = poll_loop(self.work, self._wake, self.poll_seconds, self.closed, self.log, self.what)
+        self._task = asyncio.create_task(loop)
+
+    def closed(self) -> bool:
+        return self._closing
+
+    def stop(self) -> list[asyncio.Task[None]]:
+        """End the loop: its task, for the caller to cancel_and_wait with its others."""
+        self._closing = True
+        task, self._task = self._task, None
+        return [task] if task is not None else []
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:

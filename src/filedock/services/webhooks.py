@@ -11,7 +11,6 @@ SDK reads it (`whsec_<base64>` is decoded, any other string is used as its UTF-8
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime
 import json
@@ -26,7 +25,7 @@ from filedock.clock import Clock
 from filedock.errors import MetadataError
 from filedock.ids import new_event_id
 from filedock.metadata.webhook_events import WebhookEvent, WebhookEventRows
-from filedock.services.tasks import cancel_and_wait, poll_loop
+from filedock.services.tasks import PollLoop, cancel_and_wait
 from filedock.settings import Settings
 
 if TYPE_CHECKING:
@@ -87,9 +86,9 @@ class WebhookSender:
         self.rows = rows
         self.clock = clock
         self.owner = "wh_" + secrets.token_hex(8)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._loop = PollLoop(
+            self._deliver_all_due, settings.batch_poll_seconds, log, "webhook delivery"
+        )
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -98,7 +97,7 @@ class WebhookSender:
 
     def kick(self) -> None:
         """An event was written (or time moved): look now."""
-        self._wake.set()
+        self._loop.kick()
 
     async def start(self) -> None:
         if not self.enabled:
@@ -106,17 +105,7 @@ class WebhookSender:
         import httpx  # only with a webhook URL: a server without one never loads it
 
         self._client = httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        await poll_loop(
-            self._deliver_all_due,
-            self._wake,
-            self.settings.batch_poll_seconds,
-            lambda: self._closing,
-            log,
-            "webhook delivery",
-        )
+        self._loop.start()
 
     async def _deliver_all_due(self) -> None:
         while await self.deliver_due():
@@ -166,10 +155,7 @@ class WebhookSender:
             log.exception("could not record the delivery of webhook %s", event.id)
 
     async def close(self) -> None:
-        self._closing = True
-        if self._task is not None:
-            await cancel_and_wait([self._task])
-            self._task = None
+        await cancel_and_wait(self._loop.stop())
         if self._client is not None:
             await self._client.aclose()
             self._client = None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 
 from msgspec import Struct
 
-from filedock.models import BatchPage, BatchRecord, BatchUsage
-from filedock.web.schemas import ListObject, list_object, struct_from
+from filedock.models import BatchLifecycle, BatchRecord, BatchUsage, Page
+from filedock.web.schemas import ListObject, list_object
 
 
 class BatchErrorObject(Struct, kw_only=True):
@@ -44,31 +45,30 @@ class UsageObject(Struct, kw_only=True):
     total_tokens: int
 
 
-class BatchObject(Struct, kw_only=True):
-    """The Batch object: exactly OpenAI's keys, in its order (null where unset)."""
-
+@dataclass(frozen=True, kw_only=True)
+class _BatchHead:
     id: str
     object: str = "batch"
     endpoint: str
     model: str | None
     errors: BatchErrors | None
-    input_file_id: str
-    completion_window: str
-    status: str
-    output_file_id: str | None
-    error_file_id: str | None
-    created_at: int
-    in_progress_at: int | None
-    expires_at: int | None
-    finalizing_at: int | None
-    completed_at: int | None
-    failed_at: int | None
-    expired_at: int | None
-    cancelling_at: int | None
-    cancelled_at: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _BatchTail:
     request_counts: RequestCounts
     usage: UsageObject | None
     metadata: dict[str, str] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchObject(_BatchTail, BatchLifecycle, _BatchHead):
+    """The Batch object: exactly OpenAI's keys, in its order (null where unset).
+
+    A dataclass, so that the stored lifecycle's run of fields sits between OpenAI's own: a
+    dataclass's fields go base by base from the last base (head, lifecycle, tail), and msgspec
+    encodes them in that order.
+    """
 
 
 def usage_object(usage: BatchUsage) -> UsageObject:
@@ -88,9 +88,12 @@ def batch_object(record: BatchRecord) -> BatchObject:
         if record.errors is not None
         else None
     )
-    return struct_from(
-        BatchObject,
-        record,
+    lifecycle = {f.name: getattr(record, f.name) for f in fields(BatchLifecycle)}
+    return BatchObject(
+        **lifecycle,
+        id=record.id,
+        endpoint=record.endpoint,
+        model=record.model,
         errors=errors,
         request_counts=RequestCounts(
             total=record.total, completed=record.completed, failed=record.failed
@@ -100,5 +103,5 @@ def batch_object(record: BatchRecord) -> BatchObject:
     )
 
 
-def batch_list(page: BatchPage) -> ListObject[BatchObject]:
-    return list_object([batch_object(b) for b in page.batches], page.has_more)
+def batch_list(page: Page[BatchRecord]) -> ListObject[BatchObject]:
+    return list_object([batch_object(b) for b in page.data], page.has_more)
