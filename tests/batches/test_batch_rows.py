@@ -214,8 +214,8 @@ async def test_listing_is_newest_first_and_ending_freezes_counts(db: Database) -
     await rows.record([done(1, "a")])
     live = await rows.get("batch_1")
     assert live is not None and (live.completed, live.total_tokens) == (1, 3)
-    assert await rows.claim_batch("batch_1", "lead", NOW, NOW + 60)
-    assert not await rows.claim_batch("batch_1", "other", NOW, NOW + 60)
+    assert await rows.lease.claim("batch_1", "lead", NOW, NOW + 60)
+    assert not await rows.lease.claim("batch_1", "other", NOW, NOW + 60)
     event = ("evt_1", "batch.completed", "{}")
     assert await rows.end(
         "batch_1",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from filedock.metadata.batch_results import LineResult, record_results, result_group, token_values
 from filedock.metadata.db import Database, Tx
+from filedock.metadata.rows import RowLease, Rows
 from filedock.metadata.table import Table
 from filedock.models import BatchLine, BatchRecord, BatchUsage, ClaimedLine
 
@@ -39,11 +40,12 @@ class Counts:
     usage: BatchUsage | None
 
 
-class BatchRows:
+class BatchRows(Rows):
     """Rows of batches and their requests."""
 
     def __init__(self, db: Database) -> None:
-        self.db = db
+        super().__init__(db)
+        self.lease = RowLease(db, "batches")  # validating or finalizing is one server's job
         self._results = result_group()
 
     # batches -------------------------------------------------------------------------------
@@ -127,31 +129,6 @@ class BatchRows:
             [status, *fields.values(), batch_id, *expected],
         )
         return count == 1
-
-    async def claim_batch(self, batch_id: str, owner: str, now: int, until: int) -> bool:
-        """Take the batch-level lease (validating or finalizing is one server's job)."""
-        count = await self.db.execute(
-            "UPDATE batches SET lease_owner = ?, lease_until = ? WHERE id = ? "
-            "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)",
-            (owner, until, batch_id, owner, now),
-        )
-        return count == 1
-
-    async def release_lines(self, owner: str) -> int:
-        """Give back every request `owner` still leases (a stopping server): the next server
-        takes them at once instead of waiting for the leases to lapse."""
-        return await self.db.execute(
-            "UPDATE batch_requests SET state = 'pending', lease_owner = NULL, lease_until = NULL "
-            "WHERE state = 'leased' AND lease_owner = ?",
-            (owner,),
-        )
-
-    async def release_batch(self, batch_id: str, owner: str) -> None:
-        await self.db.execute(
-            "UPDATE batches SET lease_owner = NULL, lease_until = NULL "
-            "WHERE id = ? AND lease_owner = ?",
-            (batch_id, owner),
-        )
 
     async def start(
         self,
@@ -266,6 +243,15 @@ class BatchRows:
             "UPDATE batch_requests SET state = 'pending', lease_owner = NULL, lease_until = NULL "
             "WHERE batch_id = ? AND state = 'leased' AND lease_until < ?",
             (batch_id, now),
+        )
+
+    async def release_lines(self, owner: str) -> int:
+        """Give back every request `owner` still leases (a stopping server): the next server
+        takes them at once instead of waiting for the leases to lapse."""
+        return await self.db.execute(
+            "UPDATE batch_requests SET state = 'pending', lease_owner = NULL, lease_until = NULL "
+            "WHERE state = 'leased' AND lease_owner = ?",
+            (owner,),
         )
 
     async def record(self, results: Sequence[LineResult]) -> list[bool]:

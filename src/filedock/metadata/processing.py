@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from filedock.metadata.db import Tx
-from filedock.metadata.rows import Rows, marks
+from filedock.metadata.rows import RowLease, Rows, marks
 from filedock.metadata.tables import FILE_REPORTS, FILES, FileReportRow
 from filedock.models import FileRecord
 
@@ -56,11 +56,7 @@ class ProcessingRows(Rows):
 
     async def release_processing_lease(self, file_id: str, owner: str) -> None:
         """Give a file back unprocessed (e.g. at shutdown) so another claimant may take it now."""
-        await self.db.execute(
-            "UPDATE files SET lease_owner = NULL, lease_until = NULL "
-            "WHERE id = ? AND lease_owner = ?",
-            (file_id, owner),
-        )
+        await RowLease(self.db, "files").release(file_id, owner)
 
     async def finish_processing(
         self,

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 
@@ -70,38 +70,28 @@ def request_body(line: bytes) -> bytes | None:
         return None
 
 
+@dataclass(eq=False)
 class EngineLane:
     """Runs the requests of every batch routed to one engine, on one server."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        settings: Settings,
-        rows: BatchRows,
-        slots: EngineSlotRows,
-        blobs: BlobStore,
-        observers: Observers,
-        clock: Clock,
-        owner: str,
-        drained: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.engine = engine
-        self.drained = drained  # called when the last request in hand finished
-        self.name = engine.name
-        self.limit = engine.config.max_concurrency
-        self.settings = settings
-        self.rows = rows
-        self.slots = slots
-        self.blobs = blobs
-        self.observers = observers
-        self.clock = clock
-        self.owner = owner
+    engine: Engine
+    settings: Settings
+    rows: BatchRows
+    slots: EngineSlotRows
+    blobs: BlobStore
+    observers: Observers
+    clock: Clock
+    owner: str
+    drained: Callable[[], None] = lambda: None  # called when the last request in hand finished
+    batches: dict[str, RunningBatch] = field(default_factory=dict)  # may be sent now
+    queue: deque[Pending] = field(default_factory=deque)
+    in_flight: dict[tuple[str, int], asyncio.Task[None]] = field(default_factory=dict)
+    held: set[int] = field(default_factory=set)  # engine slots held
+
+    def __post_init__(self) -> None:
+        self.name = self.engine.name
+        self.limit = self.engine.config.max_concurrency
         self.aimd = Aimd(self.limit)
-        self.batches: dict[str, RunningBatch] = {}  # batches whose requests may be sent now
-        self.queue: deque[Pending] = deque()
-        self.in_flight: dict[tuple[str, int], asyncio.Task[None]] = {}
-        self.held: set[int] = set()
         self.wake = asyncio.Event()
         self._turn = 0
         self._claim_after = 0.0

@@ -198,14 +198,14 @@ class BatchRunner:
     ) -> None:
         try:
             now = self.clock.now()
-            if not await self.rows.claim_batch(
+            if not await self.rows.lease.claim(
                 batch.id, self.owner, now, now + int(self.settings.batch_lease_seconds)
             ):
                 return  # another server does it
             try:
                 await work(batch)
             finally:
-                await self.rows.release_batch(batch.id, self.owner)
+                await self.rows.lease.release(batch.id, self.owner)
         except Exception:
             log.exception("batch %s: %s failed; retrying at the next poll", batch.id, batch.status)
         finally:
@@ -214,7 +214,7 @@ class BatchRunner:
 
     async def _keep_alive(self, batch_id: str) -> None:
         now = self.clock.now()
-        await self.rows.claim_batch(
+        await self.rows.lease.claim(
             batch_id, self.owner, now, now + int(self.settings.batch_lease_seconds)
         )
 
