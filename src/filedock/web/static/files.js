@@ -288,7 +288,19 @@ filedock.files = (function () {
   }
 
   // ---------------------------------------------------------------- wiring
+  // Every purpose a file may have, and whether a person uploads files of it here (the others
+  // are what the server writes: outputs and results). The first uploadable one is the default.
+  const PURPOSES = [
+    ["user_data", true], ["assistants", true], ["assistants_output", false], ["batch", true],
+    ["batch_output", false], ["fine-tune", true], ["fine-tune-results", false],
+    ["vision", true], ["evals", true],
+  ];
+
   function init() {
+    for (const [purpose, uploadable] of PURPOSES) {
+      $("filter-purpose").append(el("option", {}, purpose));
+      if (uploadable) $("upload-purpose").append(el("option", { value: purpose }, purpose));
+    }
     filedock.uploads.init({
       uploaded: () => Promise.all([restart(), loadUsage()]), // new files show on page 1
       statusChanged: loadPage, // a processed file: refresh the page in view
