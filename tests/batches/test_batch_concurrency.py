@@ -97,8 +97,10 @@ def test_429s_halve_the_window(make_client: AppFactory, stub: StubEngine) -> Non
     rejected = len(stub.received) - 150
     # Without adaptation nearly every round would overflow the 4 places 7 times over.
     assert rejected < 150, rejected
-    peak = windows.windows.index(max(windows.windows))
-    assert min(windows.windows[peak:]) <= 0.6 * max(windows.windows)  # it was halved
+    # It was halved: some window is at most 0.6x a window before it (the window may grow back
+    # past its earlier peak by the end, so the cut need not come after the highest window).
+    seen = windows.windows
+    assert any(w <= 0.6 * max(seen[:i]) for i, w in enumerate(seen) if i), seen
 
 
 def test_latency_growth_shrinks_the_window(make_client: AppFactory, stub: StubEngine) -> None:
