@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from filedock.errors import MetadataError
-from filedock.metadata.db import Database, IntegrityConflict, Row
+from filedock.metadata.db import Database, IntegrityConflict
 from filedock.metadata.factory import database_for_url
 from filedock.metadata.table import Table
-from filedock.metadata.write_groups import WriteGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -181,71 +180,3 @@ async def test_sqlite_syncs_every_commit(tmp_path: Path) -> None:
         assert await db.fetch_one("PRAGMA journal_mode") == ("wal",)
     finally:
         await db.close()
-
-
-def _renames(items: Sequence[tuple[str, str]]) -> list[tuple[str, Sequence[object]]]:
-    """One UPDATE for the whole group (as the batch results do): renames where the row exists."""
-    values = ", ".join(["(CAST(? AS TEXT), CAST(? AS TEXT))"] * len(items))
-    sql = (
-        f"UPDATE things SET name = v.column2 FROM (VALUES {values}) AS v "
-        "WHERE things.id = v.column1 RETURNING things.id"
-    )
-    return [(sql, [x for pair in items for x in pair])]
-
-
-def _renamed(items: Sequence[tuple[str, str]], returned: list[list[Row]]) -> list[bool]:
-    found = {row[0] for rows in returned for row in rows}
-    return [thing_id in found for thing_id, _ in items]
-
-
-async def test_a_write_group_commits_many_items_together(db: Database) -> None:
-    for i in range(40):
-        await db.execute(THINGS.insert_sql, THINGS.values(Thing(f"t{i}", "old", i, None)))
-    commits: list[int] = []
-    group: WriteGroup[tuple[str, str], bool] = WriteGroup(
-        lambda items: commits.append(len(items)) or _renames(items), _renamed
-    )
-    # 40 writers at once, and 5 for rows that do not exist: each gets its own outcome.
-    outcomes = await asyncio.gather(
-        *(db.write_in_group(group, (f"t{i}", f"new{i}")) for i in range(40)),
-        *(db.write_in_group(group, (f"none{i}", "x")) for i in range(5)),
-    )
-    assert outcomes == [True] * 40 + [False] * 5
-    assert sum(commits) == 45 and len(commits) < 45  # grouped: fewer commits than writes
-    rows = await db.fetch_all("SELECT id, name FROM things ORDER BY size")
-    assert rows == [(f"t{i}", f"new{i}") for i in range(40)]
-
-
-async def test_a_failed_group_write_fails_each_caller_and_the_next_group_goes_on(
-    db: Database,
-) -> None:
-    await db.execute(THINGS.insert_sql, THINGS.values(Thing("a", "old", 1, None)))
-
-    def statements(items: Sequence[tuple[str, str]]) -> list[tuple[str, Sequence[object]]]:
-        if any(name == "bad" for _, name in items):
-            return [("UPDATE nowhere SET x = 1", ())]
-        return _renames(items)
-
-    group: WriteGroup[tuple[str, str], bool] = WriteGroup(statements, _renamed)
-    results = await asyncio.gather(
-        db.write_in_group(group, ("a", "bad")),
-        db.write_in_group(group, ("a", "bad")),
-        return_exceptions=True,
-    )
-    assert all(isinstance(r, MetadataError) for r in results)
-    assert await db.write_in_group(group, ("a", "good")) is True
-    assert await db.fetch_one("SELECT name FROM things WHERE id = 'a'") == ("good",)
-
-
-async def test_a_group_write_whose_caller_gave_up_is_still_written(db: Database) -> None:
-    await db.execute(THINGS.insert_sql, THINGS.values(Thing("a", "old", 1, None)))
-    group: WriteGroup[tuple[str, str], bool] = WriteGroup(_renames, _renamed)
-    task = asyncio.create_task(db.write_in_group(group, ("a", "new")))
-    await asyncio.sleep(0)  # it is queued
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    # The next write of the group comes after it (one writer, in order).
-    await db.execute(THINGS.insert_sql, THINGS.values(Thing("b", "old", 2, None)))
-    assert await db.write_in_group(group, ("b", "new")) is True
-    assert await db.fetch_one("SELECT name FROM things WHERE id = 'a'") == ("new",)

@@ -205,31 +205,3 @@ async def test_every_connection_syncs_commits_and_acknowledged_rows_are_on_disk(
         assert other.execute("SELECT id FROM t ORDER BY id").fetchall() == [(1,), (2,)]
     finally:
         other.close()
-
-
-async def test_an_autocommit_write_waits_for_an_open_transaction_and_survives_its_rollback(
-    db: SqliteDatabase,
-) -> None:
-    """Autocommit writes take no lock: the writer thread holds them back while a transaction is
-    open on its connection, so they are neither committed nor rolled back with it."""
-    entered = asyncio.Event()
-    release = asyncio.Event()
-
-    async def rolled_back() -> None:
-        with pytest.raises(RuntimeError):
-            async with db.transaction() as tx:
-                await tx.execute("INSERT INTO t (id, v) VALUES (1, 'tx')")
-                entered.set()
-                await release.wait()
-                raise RuntimeError("roll back")
-
-    holder = asyncio.create_task(rolled_back())
-    await entered.wait()
-    write = asyncio.create_task(db.execute("INSERT INTO t (id, v) VALUES (2, 'auto')"))
-    done, _ = await asyncio.wait([write], timeout=0.2)
-    assert not done  # held back while the transaction is open
-    release.set()
-    async with asyncio.timeout(10):
-        await holder
-        assert await write == 1
-    assert await db.fetch_all("SELECT id, v FROM t") == [(2, "auto")]

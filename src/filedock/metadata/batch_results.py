@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from filedock.metadata.db import Database, Row
-from filedock.metadata.write_groups import Statement, WriteGroup
+from filedock.metadata.db import Database
 from filedock.models import BatchUsage
 
 
@@ -57,22 +56,19 @@ _RECORD = (
 GROUP_ROWS = 500
 
 
-def _firsts(results: Sequence[LineResult]) -> list[int]:
-    """Indexes of the first result of each request (a second one in a group never counts)."""
+async def record_results(db: Database, results: Sequence[LineResult]) -> list[bool]:
+    """Record outcomes (or give requests back); True where it counted.
+
+    A result counts only while its server still holds the request's lease: a request
+    whose lease ran out and was taken over, or that was fenced, is not recorded twice (nor
+    is a second result for the same request in one group). Each group of up to GROUP_ROWS
+    results is one statement, committed on its own (a result is durable when this returns).
+    """
+    counted = [False] * len(results)
     first: dict[tuple[str, int], int] = {}
     for i, r in enumerate(results):
         first.setdefault((r.batch_id, r.line), i)
-    return list(first.values())
-
-
-def record_statements(results: Sequence[LineResult]) -> list[Statement]:
-    """The statements that record `results`: one per GROUP_ROWS, each committed on its own.
-
-    A result counts only while its server still holds the request's lease: a request whose
-    lease ran out and was taken over, or that was fenced, is not recorded twice (nor is a
-    second result for the same request in one group)."""
-    todo = _firsts(results)
-    statements: list[Statement] = []
+    todo = list(first.values())
     for at in range(0, len(todo), GROUP_ROWS):
         part = todo[at : at + GROUP_ROWS]
         params: list[object] = []
@@ -81,25 +77,9 @@ def record_statements(results: Sequence[LineResult]) -> list[Statement]:
             given_back = r.outcome is None and not r.sent
             params += (r.batch_id, r.line, r.owner, r.outcome, r.result, *token_values(r.usage))
             params += (r.not_before_ms, 1 if given_back else 0)
-        statements.append((_RECORD.format(rows=", ".join([_ROW] * len(part))), params))
-    return statements
-
-
-def record_outcomes(results: Sequence[LineResult], returned: list[list[Row]]) -> list[bool]:
-    """True for each result that counted (its request's row came back from the UPDATE)."""
-    done = {(str(row[0]), int(row[1])) for rows in returned for row in rows}
-    counted = [False] * len(results)
-    for i in _firsts(results):
-        counted[i] = (results[i].batch_id, results[i].line) in done
+        rows = await db.fetch_all(_RECORD.format(rows=", ".join([_ROW] * len(part))), params)
+        done = {(str(row[0]), int(row[1])) for row in rows}
+        for i in part:
+            r = results[i]
+            counted[i] = (r.batch_id, r.line) in done
     return counted
-
-
-def result_group() -> WriteGroup[LineResult, bool]:
-    """Group commit of results: the results of many requests in one statement and commit."""
-    return WriteGroup(record_statements, record_outcomes)
-
-
-async def record_results(db: Database, results: Sequence[LineResult]) -> list[bool]:
-    """Record outcomes (or give requests back) now; True where it counted. Durable when this
-    returns."""
-    return await result_group().write_async(results, db.fetch_all)

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from filedock.metadata.batch_results import LineResult, record_results, result_group, token_values
+from filedock.metadata.batch_results import LineResult, record_results, token_values
 from filedock.metadata.db import Database, Tx
 from filedock.metadata.rows import RowLease, Rows
 from filedock.metadata.table import Table
@@ -46,7 +46,6 @@ class BatchRows(Rows):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.lease = RowLease(db, "batches")  # validating or finalizing is one server's job
-        self._results = result_group()
 
     # batches -------------------------------------------------------------------------------
     async def insert(self, record: BatchRecord) -> None:
@@ -255,13 +254,8 @@ class BatchRows(Rows):
         )
 
     async def record(self, results: Sequence[LineResult]) -> list[bool]:
-        """Record outcomes (or give requests back) now; True where it counted."""
+        """Record outcomes (or give requests back) in one transaction; True where it counted."""
         return await record_results(self.db, results)
-
-    async def record_one(self, result: LineResult) -> bool:
-        """Record one outcome with the others waiting (group commit); True once it is durable
-        and counted."""
-        return await self.db.write_in_group(self._results, result)
 
     async def unfinished(self, batch_id: str, now: int) -> tuple[int, int]:
         """(requests not done, of which leased with a live lease)."""

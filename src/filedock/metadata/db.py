@@ -8,21 +8,17 @@ become `MetadataError` (`IntegrityConflict` for constraint violations) at this b
 from __future__ import annotations
 
 import abc
-import asyncio
 import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from filedock.errors import MetadataError
-from filedock.metadata.write_groups import WriteGroup
 
 Row = tuple[Any, ...]
 Params = Sequence[Any]
 Dialect = Literal["sqlite", "postgresql"]
 T = TypeVar("T")
-I = TypeVar("I")  # noqa: E741 - an item of a write group
-R = TypeVar("R")
 
 
 class IntegrityConflict(MetadataError):
@@ -74,14 +70,6 @@ class Database(Tx):
     @abc.abstractmethod
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
         """One transaction: committed when the block ends, rolled back when it raises."""
-
-    async def write_in_group(self, group: WriteGroup[I, R], item: I) -> R:
-        """Write `item` together with the other items of `group` waiting (group commit); its
-        outcome once committed. Here a task on the event loop writes them group by group."""
-        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        if group.add(item, future):
-            group.flush_on_loop(self.fetch_all)
-        return await future
 
 
 def redact_url(url: str) -> str:

@@ -14,11 +14,8 @@ from typing import ClassVar, TypeVar
 from filedock.errors import MetadataError
 from filedock.metadata.db import Database, Dialect, IntegrityConflict, Params, Row, Tx
 from filedock.metadata.sqlite_lanes import Lane
-from filedock.metadata.write_groups import WriteGroup
 
 T = TypeVar("T")
-I = TypeVar("I")  # noqa: E741 - an item of a write group
-R = TypeVar("R")
 # Threads (one connection each) that run autocommit SELECTs; WAL lets them read while the
 # writer commits. Two: a slow read (a search over a big table) holds up one, not every read;
 # one thread served about 10 % more retrieves per second under load (interleaved wrk runs).
@@ -93,9 +90,8 @@ class SqliteDatabase(Database):
     """One SQLite file in WAL mode, its statements run by two lanes (sqlite_lanes.py).
 
     The writer lane (one thread, one connection) runs every statement that may write and every
-    statement of a transaction; an asyncio lock gives it to one transaction at a time, and the
-    writer thread holds autocommit writes back while a transaction is open, so SQLite's writer
-    lock is only ever waited for across processes. The reader
+    statement of a transaction; an asyncio lock gives it to one transaction or autocommit write
+    at a time, so SQLite's writer lock is only ever waited for across processes. The reader
     lane runs autocommit SELECTs on connections of its own, which WAL lets read the last commit
     while the writer works. Each lane hands a batch of results back with one wake-up.
     """
@@ -145,13 +141,8 @@ class SqliteDatabase(Database):
     async def _autocommit(self, sql: str, run: Callable[[sqlite3.Connection], T]) -> T:
         if _is_read(sql):
             return await self._reader.submit(run).result()
-        # The writer thread holds it back while a transaction is open (sqlite_lanes.Job).
-        return await self._writer.submit(run, autocommit=True).result()
-
-    async def write_in_group(self, group: WriteGroup[I, R], item: I) -> R:
-        """The writer thread takes every item of the group waiting when it gets to them, and
-        resolves their callers itself (no task on the event loop in between)."""
-        return await self._writer.submit_to_group(group, item)
+        async with self._lock():
+            return await self._writer.submit(run).result()
 
     # statements -------------------------------------------------------------------------
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:

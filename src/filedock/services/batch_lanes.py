@@ -29,6 +29,7 @@ from filedock.models import BatchUsage, ClaimedLine
 from filedock.services.batch_aimd import Aimd
 from filedock.services.batch_observer import Observers
 from filedock.services.batch_output import answered_line, unanswered_line
+from filedock.services.batch_recorder import ResultRecorder
 from filedock.services.engines import Engine, EngineAnswer
 from filedock.services.tasks import cancel_and_wait
 from filedock.settings import Settings
@@ -79,6 +80,7 @@ class EngineLane:
     rows: BatchRows
     slots: EngineSlotRows
     blobs: BlobStore
+    recorder: ResultRecorder
     observers: Observers
     clock: Clock
     owner: str
@@ -329,18 +331,18 @@ class EngineLane:
                 self.observers.request_answered(self.name, answer.status, answer.latency)
                 self.aimd.on_answer(answer.status, answer.latency, time.monotonic())
                 result = self._result(p, answer)
-            if await self.rows.record_one(result) and result.outcome is not None:
+            if await self.recorder.record(result) and result.outcome is not None:
                 self.observers.line_finished(self.name, p.batch.id, result.outcome)
         except asyncio.CancelledError:
             # Aborted (a cancel's or expiry's grace is over, or shutdown): the request is given
             # back without a result; the batch's end decides what becomes of it.
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.rows.record_one(self._back(p, 0)))
+                await asyncio.shield(self.recorder.record(self._back(p, 0)))
             raise
         except Exception:
             log.exception("batch %s line %d: sending failed", p.batch.id, p.line.line)
             with contextlib.suppress(Exception):
-                await self.rows.record_one(self._back(p, self._delay(p.line.attempts, None)))
+                await self.recorder.record(self._back(p, self._delay(p.line.attempts, None)))
 
     def _result(self, p: Pending, answer: EngineAnswer) -> LineResult:
         status = answer.status
@@ -385,7 +387,7 @@ class EngineLane:
         )
 
     def _give_back(self, p: Pending) -> None:
-        task = asyncio.ensure_future(self.rows.record_one(self._back(p, 0, sent=False)))
+        task = asyncio.ensure_future(self.recorder.record(self._back(p, 0, sent=False)))
         task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
 
     # shutdown ------------------------------------------------------------------------------
@@ -398,6 +400,6 @@ class EngineLane:
         queued, self.queue = list(self.queue), deque()
         for p in queued:
             with contextlib.suppress(Exception):
-                await self.rows.record_one(self._back(p, 0, sent=False))
+                await self.recorder.record(self._back(p, 0, sent=False))
         with contextlib.suppress(Exception):
             await self._release(len(self.held))

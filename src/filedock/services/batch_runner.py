@@ -34,6 +34,7 @@ from filedock.services.batch_input import check_input, errors_json
 from filedock.services.batch_lanes import EngineLane, RunningBatch
 from filedock.services.batch_observer import BatchObserver, Observers
 from filedock.services.batch_output import BatchFileWriter
+from filedock.services.batch_recorder import ResultRecorder
 from filedock.services.engines import EngineRouter
 from filedock.services.files import FileService
 from filedock.services.processing import validation_options
@@ -74,6 +75,7 @@ class BatchRunner:
         self.slots = EngineSlotRows(db)
         self.owner = "run_" + secrets.token_hex(8)
         self.observers = Observers()
+        self.recorder = ResultRecorder(self.rows)
         self.writer = BatchFileWriter(files, blobs, self.rows)
         self.lanes: dict[str, EngineLane] = {
             engine.name: EngineLane(
@@ -82,6 +84,7 @@ class BatchRunner:
                 rows=self.rows,
                 slots=self.slots,
                 blobs=blobs,
+                recorder=self.recorder,
                 observers=self.observers,
                 clock=clock,
                 owner=self.owner,
@@ -116,6 +119,7 @@ class BatchRunner:
         for batch_id in await self.rows.ended_with_lines():
             while await self.rows.delete_lines(batch_id):
                 pass
+        self.recorder.start()
         for lane in self.lanes.values():
             lane.start()
         self._tasks.append(asyncio.create_task(self._run()))
@@ -378,6 +382,7 @@ class BatchRunner:
         for lane in self.lanes.values():
             await lane.close()
         await cancel_and_wait(list(self._jobs.values()))
+        await self.recorder.close()
         # Requests the lanes held when they stopped go back by their rows, not by what memory
         # still knew: a claim cancelled before its lines were queued, or a send task cancelled
         # before it first ran, would otherwise stay leased until the lease lapsed.
