@@ -69,3 +69,48 @@ def test_components_share_one_instance_of_each_part(tmp_path: Path) -> None:
         assert part.clock is clock, part
     assert c.files.metadata is c.uploads.metadata is c.sweeper.metadata is c.metadata
     assert c.files.blobs is c.uploads.blobs is c.sweeper.blobs is c.blobs
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """filedock's modules and the filedock modules each imports when it is imported (top-level
+    imports; an import inside a function runs later and cannot close a circle at import)."""
+    modules: dict[str, Path] = {}
+    for path in SRC.rglob("*.py"):
+        parts = ("filedock", *path.relative_to(SRC).with_suffix("").parts)
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                graph[name].update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"  # `from package import module`
+                    target = sub if sub in modules else node.module
+                    if target in modules and target != name:
+                        graph[name].add(target)
+    return graph
+
+
+def test_no_modules_import_each_other_in_a_circle() -> None:
+    graph = _module_graph()
+    assert len(graph) > 100 and graph["filedock.components"]  # the graph was read
+    circles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        path.append(name)
+        for target in sorted(graph[name]):
+            if state.get(target) == 1:
+                circles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target)
+        path.pop()
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    assert circles == []
