@@ -16,7 +16,6 @@ unfinished requests and writes the partial files. Nothing is kept only in memory
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -38,7 +37,7 @@ from filedock.services.batch_recorder import ResultRecorder
 from filedock.services.engines import EngineRouter
 from filedock.services.files import FileService
 from filedock.services.processing import validation_options
-from filedock.services.tasks import cancel_and_wait
+from filedock.services.tasks import PollLoop, cancel_and_wait
 from filedock.services.webhooks import WebhookSender, new_event
 from filedock.settings import Settings
 
@@ -94,9 +93,11 @@ class BatchRunner:
         }
         self._jobs: dict[str, asyncio.Task[None]] = {}
         self._unrouted: set[str] = set()  # batches whose engine is gone (warned once)
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._closing = False
+        self._polls = PollLoop(self.tick, settings.batch_poll_seconds, log, "batch runner poll")
+        # Leases are renewed at a third of their length: two renewals may fail before one lapses.
+        self._renewals = PollLoop(
+            self.renew, settings.batch_lease_seconds / 3, log, "renewing batch leases"
+        )
 
     def add_observer(self, observer: BatchObserver) -> None:
         """Receive the runner's per-engine events (see services/batch_observer.py)."""
@@ -104,7 +105,7 @@ class BatchRunner:
 
     def kick(self) -> None:
         """Something changed (a batch was created or cancelled, time moved): look now."""
-        self._wake.set()
+        self._polls.kick()
 
     def stop(self, batch_id: str) -> None:
         """A batch was cancelled here: its queued requests go back and no more are sent from
@@ -122,19 +123,8 @@ class BatchRunner:
         self.recorder.start()
         for lane in self.lanes.values():
             lane.start()
-        self._tasks.append(asyncio.create_task(self._run()))
-        self._tasks.append(asyncio.create_task(self._renew_forever()))
-
-    async def _run(self) -> None:
-        while not self._closing:
-            self._wake.clear()
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("batch runner poll failed; retrying at the next poll")
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.batch_poll_seconds):
-                    await self._wake.wait()
+        self._polls.start()
+        self._renewals.start()
 
     async def tick(self) -> None:
         """One pass over the batches not yet ended."""
@@ -354,14 +344,6 @@ class BatchRunner:
             pass
 
     # leases --------------------------------------------------------------------------------
-    async def _renew_forever(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.settings.batch_lease_seconds / 3)
-            try:
-                await self.renew()
-            except Exception:
-                log.exception("renewing batch leases failed")
-
     async def renew(self) -> None:
         """Extend the leases of the requests, slots and batches this server holds."""
         until = self.clock.now() + int(self.settings.batch_lease_seconds)
@@ -376,9 +358,7 @@ class BatchRunner:
 
     async def close(self) -> None:
         """Stop: requests in flight are aborted and given back, so a restart resumes at once."""
-        self._closing = True
-        await cancel_and_wait(self._tasks)
-        self._tasks.clear()
+        await cancel_and_wait([*self._polls.stop(), *self._renewals.stop()])
         for lane in self.lanes.values():
             await lane.close()
         await cancel_and_wait(list(self._jobs.values()))
