@@ -71,6 +71,9 @@ class BatchObject(_BatchTail, BatchLifecycle, _BatchHead):
     """
 
 
+_LIFECYCLE = tuple(f.name for f in fields(BatchLifecycle))  # copied as stored
+
+
 def usage_object(usage: BatchUsage) -> UsageObject:
     return UsageObject(
         input_tokens=usage.input_tokens,
@@ -88,9 +91,8 @@ def batch_object(record: BatchRecord) -> BatchObject:
         if record.errors is not None
         else None
     )
-    lifecycle = {f.name: getattr(record, f.name) for f in fields(BatchLifecycle)}
     return BatchObject(
-        **lifecycle,
+        **{name: getattr(record, name) for name in _LIFECYCLE},
         id=record.id,
         endpoint=record.endpoint,
         model=record.model,
