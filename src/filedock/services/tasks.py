@@ -11,35 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-async def poll_loop(
-    work: Callable[[], Awaitable[object]],
-    wake: asyncio.Event,
-    poll_seconds: float,
-    closing: Callable[[], bool],
-    log: logging.Logger,
-    what: str,
-) -> None:
-    """Run `work` until `closing()`: again as soon as `wake` is set, or after `poll_seconds`.
-
-    A failure of `work` is logged as `what` failed and retried at the next poll.
-    """
-    # The flag, not only cancellation, ends the loop: on Python 3.11 `asyncio.wait_for`
-    # swallows a cancel that arrives as the awaited event is set, and stopping sets it.
-    while not closing():
-        wake.clear()
-        try:
-            await work()
-        except Exception:
-            log.exception("%s failed; retrying at the next poll", what)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(poll_seconds):
-                await wake.wait()
-
-
 @dataclass(eq=False)
 class PollLoop:
-    """A worker's `poll_loop`, with its wake event and closing flag: kick() runs `work` now,
-    stop() ends the loop."""
+    """A worker's loop: runs `work` again as soon as kick() is called, or after `poll_seconds`,
+    until stop(). A failure of `work` is logged as `what` failed and retried at the next poll."""
 
     work: Callable[[], Awaitable[object]]
     poll_seconds: float
@@ -54,17 +29,26 @@ class PollLoop:
         self._wake.set()
 
     def start(self) -> None:
-        loop = poll_loop(self.work, self._wake, self.poll_seconds, self.closed, self.log, self.what)
-        self._task = asyncio.create_task(loop)
-
-    def closed(self) -> bool:
-        return self._closing
+        self._task = asyncio.create_task(self._run())
 
     def stop(self) -> list[asyncio.Task[None]]:
         """End the loop: its task, for the caller to cancel_and_wait with its others."""
         self._closing = True
         task, self._task = self._task, None
         return [task] if task is not None else []
+
+    async def _run(self) -> None:
+        # The flag, not only cancellation, ends the loop: on Python 3.11 `asyncio.wait_for`
+        # swallows a cancel that arrives as the awaited event is set, and stopping sets it.
+        while not self._closing:
+            self._wake.clear()
+            try:
+                await self.work()
+            except Exception:
+                self.log.exception("%s failed; retrying at the next poll", self.what)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
 
 
 async def cancel_and_wait(tasks: Iterable[asyncio.Future[Any]]) -> None:
